@@ -1,0 +1,39 @@
+# The README's commands. `make demo` and `make test` work on a fresh machine with python3 (>= 3.11)
+# and Go (>= 1.26, for the test control plane); everything else they install themselves.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint control-plane bench docs clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kfops needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/kfops demo
+
+# Builds kube-apiserver and etcd from Go modules once, cached by version outside the repository.
+control-plane:
+	bash scripts/testenv/build-control-plane.sh >/dev/null
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: install control-plane lint
+	$(PY) -m pytest
+
+bench: install control-plane
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,74 @@
+"""One typed configuration object: defaults, then a YAML file, then KFOPS_* environment variables.
+
+Every setting says its unit and why it has its default (the kopf rule).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: seconds a whole diagnosis may take before it returns what it has, marked incomplete.
+    #: 30 s: longer than any healthy API answers, shorter than a human's patience at 3 a.m.
+    deadline_s: float = 30.0
+    #: seconds one probe may take (all its retries included) before it becomes an ERROR finding.
+    probe_timeout_s: float = 12.0
+    #: probes running at once; the API server's priority-and-fairness copes easily with this.
+    max_parallel_probes: int = 8
+    #: minutes a node must be NotReady/Unknown before the out-of-service taint is offered; the
+    #: taint force-deletes pods, so a node that may still come back must not get it.
+    out_of_service_after_min: float = 5.0
+    #: minutes a proposal stays valid; after that the cluster may have changed under it.
+    proposal_ttl_min: float = 15.0
+    #: most GPU nodes whose pods are read to check spare capacity (keeps the request count of a
+    #: diagnosis independent of cluster size).
+    spare_capacity_max_nodes: int = 32
+    #: hours of node events the ladder looks at.
+    events_window_h: float = 6.0
+
+    @classmethod
+    def load(cls, path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        settings = cls()
+        file = path or (Path(environ["KFOPS_CONFIG"]) if environ.get("KFOPS_CONFIG") else None)
+        if file:
+            try:
+                data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise SettingsError(f"cannot read settings file {file}: {exc}") from exc
+            if not isinstance(data, dict):
+                raise SettingsError(f"settings file {file} must hold a mapping")
+            settings = settings._with(data, str(file))
+        env = {
+            f.name: environ[f"KFOPS_{f.name.upper()}"]
+            for f in fields(cls)
+            if f"KFOPS_{f.name.upper()}" in environ
+        }
+        return settings._with(env, "environment")
+
+    def _with(self, values: dict[str, Any], origin: str) -> Settings:
+        known = {f.name: f for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, raw in values.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise SettingsError(f"unknown setting {key!r} in {origin}")
+            current = getattr(self, name)
+            try:
+                changes[name] = type(current)(raw)
+            except (TypeError, ValueError) as exc:
+                raise SettingsError(
+                    f"setting {key!r} in {origin}: {raw!r} is not a {type(current).__name__}"
+                ) from exc
+        return replace(self, **changes)
