@@ -1,0 +1,1 @@
+"""Readers over the real APIs: timeouts, retries of transient errors, exact error messages."""

@@ -1,0 +1,44 @@
+"""The Kubernetes resources kfops reads, and how their REST paths are built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """kubectl's name for it, as RBAC messages print it: "pods", "leases.coordination.k8s.io"."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+NODES = ResourceRef("", "v1", "nodes", "Node", namespaced=False)
+PODS = ResourceRef("", "v1", "pods", "Pod", namespaced=True)
+EVENTS = ResourceRef("", "v1", "events", "Event", namespaced=True)
+LEASES = ResourceRef("coordination.k8s.io", "v1", "leases", "Lease", namespaced=True)
+DAEMONSETS = ResourceRef("apps", "v1", "daemonsets", "DaemonSet", namespaced=True)
+
+ALL = (NODES, PODS, EVENTS, LEASES, DAEMONSETS)
+
+
+def by_plural(qualified: str) -> ResourceRef | None:
+    """Look a resource up by kubectl's qualified plural name."""
+    return next((r for r in ALL if r.qualified == qualified), None)

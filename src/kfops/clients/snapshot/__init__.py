@@ -1,0 +1,1 @@
+"""Readers over a snapshot directory: offline diagnosis, postmortem replays and test fixtures."""
