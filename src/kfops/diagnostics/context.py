@@ -1,0 +1,38 @@
+"""What a probe sees: the readers of one diagnosis, its target and its notion of now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from kfops.clients.errors import ReaderError
+from kfops.clients.protocols import Fetched, KubeReader
+from kfops.model import Evidence, Source
+from kfops.settings import Settings
+
+
+class TargetNotFound(Exception):
+    """The named target does not exist: a usage error, reported in one sentence."""
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    kube: KubeReader
+    target: str
+    now: datetime
+    settings: Settings
+
+
+def kube_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:
+    return Evidence(
+        source=Source.KUBE,
+        query=fetched.query,
+        summary=summary,
+        observed_at=fetched.observed_at,
+        data=data,
+    )
+
+
+def failure_evidence(error: ReaderError, now: datetime, source: Source = Source.KUBE) -> Evidence:
+    """Evidence of a read that failed, with the upstream message kept whole."""
+    return Evidence(source=source, query=error.query, summary=error.headline, observed_at=now)

@@ -1,0 +1,1 @@
+"""GPU-specific knowledge: resource names, NVIDIA GPU operator operands, spare capacity."""

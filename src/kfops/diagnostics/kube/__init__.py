@@ -1,0 +1,1 @@
+"""Probes of core Kubernetes objects: nodes, pods, events, leases."""

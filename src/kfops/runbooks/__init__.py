@@ -1,0 +1,1 @@
+"""The ladders (codified runbooks) and the engine that walks them."""
