@@ -1,0 +1,211 @@
+"""`kfops`: diagnose Kubeflow incidents from the terminal.
+
+Exit codes: 0 healthy, 1 problem found, 2 usage error, 3 could not diagnose.
+Heavy modules (the kubernetes client, the engine, rich) are imported inside the commands, so
+`kfops --help` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from kfops.clients.protocols import KubeReader
+    from kfops.model import Diagnosis
+    from kfops.settings import Settings
+
+EXIT_USAGE = 2
+EXIT_CANNOT_DIAGNOSE = 3
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+app = typer.Typer(
+    name="kfops",
+    help="Day-2 runbook automation for Kubeflow: what is broken, why, and the safest next step.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Output(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One clear sentence on stderr, never a traceback."""
+    typer.echo(f"kfops: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from kfops import __version__
+
+        typer.echo(f"kfops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """kfops walks the diagnosis ladder a senior SRE would, with read-only probes."""
+
+
+def _settings(config: Path | None) -> Settings:
+    from kfops.settings import Settings, SettingsError
+
+    try:
+        return Settings.load(config)
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def _reader(snapshot: Path | None, kubeconfig: Path | None, context: str | None) -> KubeReader:
+    from kfops.clients.errors import ConfigurationError, SnapshotError
+
+    if snapshot is not None:
+        if kubeconfig or context:
+            fail("--snapshot reads a captured directory; it cannot be combined with --kubeconfig/--context")
+        from kfops.clients.snapshot.kube import SnapshotKubeReader
+
+        try:
+            return SnapshotKubeReader.open(snapshot)
+        except SnapshotError as exc:
+            fail(f"cannot use snapshot: {exc}")
+    from kfops.clients.live.kube import LiveKubeReader
+
+    try:
+        return LiveKubeReader.connect(str(kubeconfig) if kubeconfig else None, context)
+    except ConfigurationError as exc:
+        fail(f"cannot connect to Kubernetes: {exc}", EXIT_CANNOT_DIAGNOSE)
+
+
+def _emit(diagnoses: list[Diagnosis], output: Output, verbose: bool) -> None:
+    if output is Output.json:
+        from kfops.render.json_out import render_json
+
+        typer.echo(render_json(diagnoses))
+    elif output is Output.markdown:
+        from kfops.render.markdown import render_markdown
+
+        typer.echo(render_markdown(diagnoses))
+    else:
+        from rich.console import Console
+
+        from kfops.render.text import render_text
+
+        render_text(diagnoses, Console(), verbose=verbose)
+
+
+def _exit(code: int) -> NoReturn:
+    """Exit with the code; abandoned probe threads (past their timeout) must not hold us up."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if any(t.name.startswith("kfops-") and t.is_alive() for t in threading.enumerate()):
+        os._exit(code)
+    raise typer.Exit(code)
+
+
+@app.command()
+def runbooks() -> None:
+    """List the diagnosis ladders kfops knows."""
+    from kfops.runbooks.registry import ladders
+
+    for ladder in ladders():
+        aliases = f" (aliases: {', '.join(ladder.aliases)})" if ladder.aliases else ""
+        typer.echo(f"{ladder.id:<32} {ladder.title}{aliases}")
+        typer.echo(f"{'':<32} target: --{ladder.target_input}; alerts: {', '.join(ladder.alerts)}")
+
+
+@app.command()
+def explain(ladder: Annotated[str, typer.Argument(help="Runbook id, e.g. gpu-node-down.")]) -> None:
+    """Print a ladder: its rungs, what each reads, and how each answer is decided."""
+    from kfops.runbooks.explain import explain_ladder
+    from kfops.runbooks.registry import UnknownLadder, find
+
+    try:
+        found = find(ladder)
+    except UnknownLadder as exc:
+        fail(str(exc))
+    typer.echo(explain_ladder(found))
+
+
+@app.command()
+def diagnose(
+    ladder: Annotated[str, typer.Argument(help="Runbook id, e.g. gpu-node-down (see `kfops runbooks`).")],
+    node: Annotated[
+        str | None, typer.Option(help="The node to diagnose; without it, every unhealthy GPU node.")
+    ] = None,
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(help="Diagnose a captured snapshot directory instead of a live cluster."),
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context to use.")] = None,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)."),
+    ] = None,
+    output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.text,
+    deadline: Annotated[
+        float | None,
+        typer.Option(help="Seconds before returning a partial answer (default 30).", min=0.1),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the evidence and exact queries.")
+    ] = False,
+    config: Annotated[Path | None, typer.Option(help="Settings file (YAML); also KFOPS_CONFIG.")] = None,
+) -> None:
+    """Walk a diagnosis ladder and say what is broken, why, and the safest next step."""
+    from kfops.diagnostics.context import TargetNotFound
+    from kfops.runbooks.engine import Engine
+    from kfops.runbooks.registry import UnknownLadder, find
+
+    try:
+        found = find(ladder)
+    except UnknownLadder as exc:
+        fail(str(exc))
+    if node is not None and found.target_input != "node":
+        fail(f"--node does not apply to {found.id}; it takes --{found.target_input}")
+    if node is not None and (len(node) > 253 or not DNS1123_SUBDOMAIN.match(node)):
+        fail(f"'{node}' is not a valid node name (lowercase letters, digits, '-' and '.', at most 253)")
+    settings = _settings(config)
+    reader = _reader(snapshot, kubeconfig, context)
+    try:
+        diagnoses = Engine(reader, settings).diagnose(found, node, deadline)
+    except TargetNotFound as exc:
+        fail(str(exc))
+    blind = [d for d in diagnoses if d.findings and len(d.errors) == len(d.findings)]
+    if blind and output is Output.text:
+        fail(f"could not diagnose anything: {blind[0].findings[0].summary}", EXIT_CANNOT_DIAGNOSE)
+    _emit(diagnoses, output, verbose)
+    _exit(max(diagnoses, key=lambda d: d.conclusion.verdict.rank).conclusion.verdict.exit_code)
+
+
+@app.command()
+def demo(
+    output: Annotated[Output, typer.Option("--output", "-o", help="Output format.")] = Output.text,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the evidence and exact queries.")
+    ] = False,
+) -> None:
+    """Run every ladder on its bundled incident snapshots — no cluster needed."""
+    from kfops.cli.demo import run_demo
+
+    _exit(run_demo(output.value, verbose))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Diagnosis → terminal, JSON, Markdown. Every renderer starts from the redacted document."""

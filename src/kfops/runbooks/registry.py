@@ -1,0 +1,24 @@
+"""The ladders kfops knows: a plain, explicit tuple — nothing registers itself at import time."""
+
+from __future__ import annotations
+
+from kfops.model import Ladder
+
+
+class UnknownLadder(LookupError):
+    pass
+
+
+def ladders() -> tuple[Ladder, ...]:
+    from kfops.runbooks.gpu_node_down import LADDER as GPU_NODE_DOWN
+
+    return (GPU_NODE_DOWN,)
+
+
+def find(name: str) -> Ladder:
+    """A ladder by id or alias; the error lists what exists."""
+    for ladder in ladders():
+        if name == ladder.id or name in ladder.aliases:
+            return ladder
+    known = ", ".join(ladder.id for ladder in ladders())
+    raise UnknownLadder(f"unknown runbook '{name}'; known runbooks: {known} (see `kfops runbooks`)")

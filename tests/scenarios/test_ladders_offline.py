@@ -1,0 +1,50 @@
+"""Every scenario snapshot, diagnosed offline, must reach its exact expected verdict.
+
+Table-driven: the table is the scenario folders' kfops-expected.yaml files (examples/snapshots
+and tests/scenarios). Each case asserts the verdict, the cause, the statuses of the rungs that
+matter and the exact set of proposed actions.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kfops.clients.snapshot.kube import SnapshotKubeReader
+from kfops.model import Diagnosis
+from kfops.runbooks.engine import Engine
+from kfops.runbooks.registry import find
+from tests.support.scenarios import Case, cases
+
+CASES = cases()
+
+
+def assert_matches(diagnoses: list[Diagnosis], case: Case) -> None:
+    exit_code = max(diagnoses, key=lambda d: d.conclusion.verdict.rank).conclusion.verdict.exit_code
+    got = [(d.target, d.conclusion.verdict.value, d.conclusion.cause) for d in diagnoses]
+    want = [(e["target"], e["status"], e.get("cause")) for e in case.diagnoses]
+    assert got == want, "\n".join(d.conclusion.summary for d in diagnoses)
+    assert exit_code == case.exit
+    for diagnosis, expected in zip(diagnoses, case.diagnoses, strict=True):
+        statuses = {f.rung: f.status.value for f in diagnosis.findings}
+        for rung, status in (expected.get("rungs") or {}).items():
+            finding = next(f for f in diagnosis.findings if f.rung == rung)
+            assert statuses[rung] == status, f"{rung}: {finding.summary}"
+        assert sorted(p.action for p in diagnosis.proposals) == sorted(expected.get("proposals") or [])
+
+
+def test_there_are_enough_scenarios() -> None:
+    gpu = [c for c in CASES if c.ladder == "gpu-node-down"]
+    assert len({c.scenario for c in gpu}) >= 8
+    healthy = [c for c in gpu if c.exit == 0]
+    assert healthy, "every ladder needs a healthy baseline that raises no alarm"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_offline_diagnosis(case: Case) -> None:
+    ladder = find(case.ladder)
+    reader = SnapshotKubeReader.open(case.scenario)
+    diagnoses = Engine(reader).diagnose(ladder, case.option(f"--{ladder.target_input}"))
+    assert_matches(diagnoses, case)
+    for diagnosis in diagnoses:
+        if diagnosis.conclusion.verdict.value == "healthy":
+            assert not diagnosis.errors and not diagnosis.proposals

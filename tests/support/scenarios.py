@@ -1,0 +1,52 @@
+"""Discovering scenario snapshots and their expected verdicts (kfops-expected.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO_DIRS = (ROOT / "examples" / "snapshots", ROOT / "tests" / "scenarios")
+
+
+@dataclass(frozen=True)
+class Case:
+    ladder: str
+    scenario: Path
+    name: str
+    args: tuple[str, ...]
+    exit: int
+    diagnoses: tuple[dict[str, Any], ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.ladder}/{self.scenario.name}/{self.name}"
+
+    def option(self, name: str) -> str | None:
+        args = list(self.args)
+        return args[args.index(name) + 1] if name in args else None
+
+
+def cases(ladder: str | None = None) -> list[Case]:
+    found = []
+    for base in SCENARIO_DIRS:
+        for expected in sorted(base.glob("*/*/kfops-expected.yaml")):
+            scenario = expected.parent
+            if ladder and scenario.parent.name != ladder:
+                continue
+            data = yaml.safe_load(expected.read_text(encoding="utf-8"))
+            for case in data["cases"]:
+                found.append(
+                    Case(
+                        ladder=scenario.parent.name,
+                        scenario=scenario,
+                        name=str(case["name"]),
+                        args=tuple(str(a) for a in case.get("args") or ()),
+                        exit=int(case["exit"]),
+                        diagnoses=tuple(case["diagnoses"]),
+                    )
+                )
+    return found
