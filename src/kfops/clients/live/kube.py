@@ -8,7 +8,7 @@ Only the verbs get and list (and pods/log) are ever sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,11 +71,19 @@ def load_configuration(kubeconfig: str | None, context: str | None) -> tuple[Any
 
 
 class LiveKubeReader:
-    def __init__(self, configuration: Any, origin: str, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        configuration: Any,
+        origin: str,
+        timeouts: Timeouts | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._api = client.ApiClient(configuration)
         self._host = configuration.host
         self._origin = origin
         self._timeouts = timeouts or Timeouts()
+        # Injectable so a replayed scenario can be judged at its own "now" (tests/live parity).
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     @classmethod
     def connect(
@@ -91,7 +99,7 @@ class LiveKubeReader:
         return f"cluster {self._host} ({self._origin})"
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return self._clock()
 
     def get(self, ref: ResourceRef, name: str, namespace: str | None = None) -> Fetched:
         path = ref.path(namespace, name)
@@ -129,7 +137,8 @@ class LiveKubeReader:
         if previous:
             params.append(("previous", "true"))
         query = log_query(namespace, pod, container, previous, tail_lines)
-        body = self._read(query, path, params, verb="get", resource="pods/log", accept="text/plain")
+        # The log endpoint answers text/plain whatever is asked, but refuses Accept: text/plain (406).
+        body = self._read(query, path, params, verb="get", resource="pods/log")
         return Fetched(body.decode("utf-8", errors="replace"), query, self.now(), nbytes=len(body))
 
     def _read(
@@ -140,14 +149,13 @@ class LiveKubeReader:
         *,
         verb: str,
         resource: str,
-        accept: str = "application/json",
     ) -> bytes:
         def attempt() -> bytes:
             method, url, headers, _, _ = self._api.param_serialize(
                 "GET",
                 path,
                 query_params=params,
-                header_params={"Accept": accept},
+                header_params={"Accept": "application/json"},
                 auth_settings=["BearerToken"],
             )
             try:
@@ -158,6 +166,10 @@ class LiveKubeReader:
                     _request_timeout=(self._timeouts.connect_s, self._timeouts.read_s),
                 )
                 data: bytes = response.read()
+            except urllib3.exceptions.NewConnectionError as exc:  # subclasses ConnectTimeoutError
+                raise Unreachable(
+                    query, f"cannot reach {self._host}: {_reason(exc)}", verb=verb, resource=resource
+                ) from exc
             except urllib3.exceptions.TimeoutError as exc:
                 raise ReadTimeout(
                     query,
@@ -202,6 +214,8 @@ def _http_error(query: str, status: int, body: bytes, headers: Any, verb: str, r
         pass
     message = message or f"HTTP {status}"
     error_type = _STATUS_ERRORS.get(status)
+    if error_type is None and 400 <= status < 500 and status != 429:
+        error_type = BadRequest  # every other 4xx is permanent too: retrying cannot help
     if error_type is None:
         error = ServerError(query, f"HTTP {status}: {message}", verb=verb, resource=resource)
         retry_after = headers.get("Retry-After") if headers else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ class SnapshotKubeReader:
         self._replay_faults("get", ref.qualified, namespace, query)
         for entry in self.store.entries(ref.group, ref.kind):
             if entry.name == name and (not ref.namespaced or entry.namespace == (namespace or "")):
-                return Fetched(entry.decode(), query, self.now(), nbytes=len(entry.raw))
+                return Fetched(entry.obj, query, self.now(), nbytes=entry.nbytes)
         raise NotFound(query, f'{ref.qualified} "{name}" not found', verb="get", resource=ref.qualified)
 
     def list(
@@ -76,17 +77,20 @@ class SnapshotKubeReader:
         except SelectorError as exc:
             raise ReaderError(query, str(exc), verb="list", resource=ref.qualified) from exc
         items, nbytes = [], 0
-        for entry in self.store.entries(ref.group, ref.kind):
+        for entry in self._candidates(ref, terms):
             if namespace and entry.namespace != namespace:
                 continue
-            if not labels_ok(entry.labels):
-                continue
-            obj = _match_fields(entry, terms)
-            if obj is None:
-                continue
-            items.append(obj)
-            nbytes += len(entry.raw)
+            if labels_ok(entry.labels) and _match_fields(entry, terms):
+                items.append(entry.obj)
+                nbytes += entry.nbytes
         return Fetched(items, query, self.now(), nbytes=nbytes)
+
+    def _candidates(self, ref: ResourceRef, terms: Sequence[tuple[str, bool, str]]) -> Sequence[Entry]:
+        """Use an index for the first equality term on an indexed field, else scan the kind."""
+        for path, equal, value in terms:
+            if equal and path in INDEXED_FIELDS:
+                return self.store.indexed(ref.group, ref.kind, path, value)
+        return self.store.entries(ref.group, ref.kind)
 
     def pod_log(
         self, namespace: str, pod: str, container: str, previous: bool = False, tail_lines: int = 50
@@ -110,15 +114,10 @@ class SnapshotKubeReader:
         return Fetched("\n".join(lines), query, self.now(), nbytes=len(text))
 
 
-def _match_fields(entry: Entry, terms: list[tuple[str, bool, str]]) -> dict[str, Any] | None:
-    """Decode the entry if it matches every term, using the index before decoding."""
-    decoded: dict[str, Any] | None = None
+def _match_fields(entry: Entry, terms: list[tuple[str, bool, str]]) -> bool:
     for path, equal, value in terms:
-        if path in INDEXED_FIELDS:  # the index records these whenever the object has them
-            actual: Any = entry.fields.get(path)
-        else:
-            decoded = decoded if decoded is not None else entry.decode()
-            actual = dig(decoded, path)
+        # The index records these fields whenever the object has them.
+        actual: Any = entry.fields.get(path) if path in INDEXED_FIELDS else dig(entry.obj, path)
         if not field_value_matches(actual, equal, value):
-            return None
-    return decoded if decoded is not None else entry.decode()
+            return False
+    return True
