@@ -32,6 +32,9 @@ lint: install
 test: install control-plane lint
 	$(PY) -m pytest
 
+docs: install
+	$(PY) -m kfops.runbooks.explain docs/runbooks
+
 bench: install control-plane
 	$(PY) bench/run.py
 
