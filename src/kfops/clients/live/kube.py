@@ -166,24 +166,8 @@ class LiveKubeReader:
                     _request_timeout=(self._timeouts.connect_s, self._timeouts.read_s),
                 )
                 data: bytes = response.read()
-            except urllib3.exceptions.NewConnectionError as exc:  # subclasses ConnectTimeoutError
-                raise Unreachable(
-                    query, f"cannot reach {self._host}: {_reason(exc)}", verb=verb, resource=resource
-                ) from exc
-            except urllib3.exceptions.TimeoutError as exc:
-                raise ReadTimeout(
-                    query,
-                    f"{self._host} did not answer in time ({exc})",
-                    verb=verb,
-                    resource=resource,
-                ) from exc
             except urllib3.exceptions.HTTPError as exc:
-                raise Unreachable(
-                    query,
-                    f"cannot reach {self._host}: {_reason(exc)}",
-                    verb=verb,
-                    resource=resource,
-                ) from exc
+                raise _transport_error(exc, query, self._host, verb, resource) from exc
             except client.ApiException as exc:  # TLS failures surface as status 0
                 raise Unreachable(
                     query,
@@ -198,9 +182,19 @@ class LiveKubeReader:
         return with_retries(self._timeouts, attempt)
 
 
-def _reason(exc: urllib3.exceptions.HTTPError) -> str:
-    reason = getattr(exc, "reason", None)
-    return str(reason or exc)
+def _transport_error(
+    exc: urllib3.exceptions.HTTPError, query: str, host: str, verb: str, resource: str
+) -> ReaderError:
+    """A timeout, or a server that cannot be reached at all.
+
+    urllib3 2 makes NewConnectionError (connection refused) a subclass of ConnectTimeoutError,
+    so it is told apart first: a refused connection is not a slow server.
+    """
+    timed_out = isinstance(exc, urllib3.exceptions.TimeoutError)
+    if timed_out and not isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return ReadTimeout(query, f"{host} did not answer in time ({exc})", verb=verb, resource=resource)
+    reason = getattr(exc, "reason", None) or exc
+    return Unreachable(query, f"cannot reach {host}: {reason}", verb=verb, resource=resource)
 
 
 def _http_error(query: str, status: int, body: bytes, headers: Any, verb: str, resource: str) -> ReaderError:

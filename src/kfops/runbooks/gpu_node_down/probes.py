@@ -19,7 +19,14 @@ from kfops.diagnostics.gpu.operator import (
 from kfops.diagnostics.kube.events import read_events_about
 from kfops.diagnostics.kube.nodes import NodeFacts, read_all_nodes, read_node
 from kfops.diagnostics.kube.pods import PodFacts, pod_facts, pods_on_node, read_target_node_pods
-from kfops.model import Evidence, Observed, Probe
+from kfops.model import Evidence, Facts, Observed, Probe
+
+
+def node_of(f: Facts) -> NodeFacts:
+    """The target node's facts, as read by the NODE probe."""
+    node: NodeFacts = f[NODE]
+    return node
+
 
 XID_MARKERS = ("XidCriticalError", "marked unhealthy", "marking device as unhealthy")
 

@@ -1,0 +1,112 @@
+"""The gpu-node-down ladder assembled: rungs in order, causes in order, proposals."""
+
+from __future__ import annotations
+
+from kfops.model import (
+    Cause,
+    Findings,
+    Ladder,
+    Status,
+)
+from kfops.runbooks.gpu_node_down.gpu_rungs import (
+    FLEET,
+    GPU_ALLOCATABLE,
+    GPU_OPERANDS,
+    GPU_WORKLOADS,
+    SPARE_CAPACITY,
+    select_targets,
+)
+from kfops.runbooks.gpu_node_down.node_rungs import NODE_EVENTS, NODE_PRESSURE, NODE_READY, NODE_TAINTS
+from kfops.runbooks.gpu_node_down.probes import (
+    check_node_exists,
+)
+from kfops.runbooks.gpu_node_down.proposals import propose
+
+
+# ---------------------------------------------------------------- causes
+def _is(rung: str, *branches: str):  # type: ignore[no-untyped-def]
+    return lambda found: found.branch(rung) in branches
+
+
+def _summary_of(rung: str, prefix: str):  # type: ignore[no-untyped-def]
+    def say(found: Findings) -> str:
+        finding = found.get(rung)
+        return f"{prefix}: {finding.summary}" if finding else prefix
+
+    return say
+
+
+CAUSES = (
+    Cause(
+        "node-unreachable",
+        "GPU node down or unreachable",
+        _is("node-ready", "unreachable"),
+        _summary_of("node-ready", "The node is down or unreachable"),
+    ),
+    Cause(
+        "kubelet-not-ready",
+        "kubelet NotReady",
+        _is("node-ready", "not-ready"),
+        _summary_of("node-ready", "The kubelet reports NotReady"),
+    ),
+    Cause(
+        "gpu-operator-operand-failure",
+        "GPU operator operand failure",
+        lambda found: found.status("gpu-operands") is Status.FAIL,
+        _summary_of("gpu-operands", "A GPU operator component on the node is failing"),
+    ),
+    Cause(
+        "gpus-unhealthy",
+        "GPUs unhealthy on a Ready node",
+        _is("gpu-allocatable", "gpus-unhealthy", "no-devices"),
+        _summary_of("gpu-allocatable", "GPUs are unhealthy on a Ready node"),
+    ),
+    Cause(
+        "no-gpu-nodes",
+        "no GPU nodes at all",
+        _is("gpu-fleet", "none"),
+        _summary_of("gpu-fleet", "No GPU nodes"),
+        confidence="medium",
+    ),
+)
+
+
+LADDER = Ladder(
+    id="gpu-node-down",
+    title="GPU node down or GPUs unusable",
+    meaning="A GPU node stopped being usable: the node is NotReady or unreachable, its GPUs dropped "
+    "out of allocatable, or the GPU operator's driver/toolkit/device plugin broke on it.",
+    impact="Training jobs, notebooks, pipeline steps and inference on that node stall or die; their "
+    "pods may sit Terminating for ever; new GPU work queues if the rest of the fleet is full.",
+    target_input="node",
+    rungs=(
+        NODE_READY,
+        NODE_PRESSURE,
+        NODE_TAINTS,
+        GPU_ALLOCATABLE,
+        GPU_OPERANDS,
+        NODE_EVENTS,
+        GPU_WORKLOADS,
+        SPARE_CAPACITY,
+    ),
+    causes=CAUSES,
+    propose=propose,
+    check_target=check_node_exists,
+    sweep=FLEET,
+    select_targets=select_targets,
+    aliases=("gpu", "gpu-node"),
+    alerts=(
+        "KubeNodeNotReady",
+        "KubeNodeUnreachable",
+        "KfopsGPUNodeNotReady",
+        "KfopsGPUAllocatableBelowCapacity",
+    ),
+    mitigation=(
+        "Cordon the node so nothing new lands on it.",
+        "If the node is down and confirmed powered off, apply the out-of-service taint so stuck pods "
+        "(StatefulSets, notebooks) restart elsewhere.",
+        "If GPUs were marked unhealthy on a Ready node, restart the device-plugin pod; if they fail "
+        "again, drain the node and reset or replace the GPU.",
+        "If the displaced GPU work does not fit elsewhere, page capacity planning.",
+    ),
+)
