@@ -7,6 +7,7 @@
     │   ├── Forbidden           403: names the verb and resource RBAC refused
     │   ├── Unauthorized        401: the credentials were refused
     │   ├── NotFound            404
+    │   ├── Conflict            409: the object changed or exists (optimistic concurrency)
     │   └── BadRequest          400/422: the request itself is wrong
     └── TransientReadError      may succeed later; retried with backoff inside the probe timeout
         ├── Unreachable         connection refused/reset, DNS failure
@@ -21,7 +22,7 @@ from __future__ import annotations
 class ReaderError(Exception):
     """A read failed. ``query`` is the request, ``message`` the upstream's own words."""
 
-    status: int | None = None
+    status: int | None = None  # the HTTP status, when there was one
 
     def __init__(self, query: str, message: str, *, verb: str = "get", resource: str = "") -> None:
         super().__init__(message)
@@ -65,6 +66,10 @@ class Unauthorized(PermanentReadError):
 
 class NotFound(PermanentReadError):
     status = 404
+
+
+class Conflict(PermanentReadError):
+    status = 409
 
 
 class BadRequest(PermanentReadError):
