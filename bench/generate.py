@@ -84,7 +84,18 @@ def node(name: str, gpus: int, ready: str) -> dict[str, Any]:
                 {"type": "InternalIP", "address": "10.0.0.1"},
                 {"type": "Hostname", "address": name},
             ],
-            "nodeInfo": {"kubeletVersion": "v1.36.3", "containerRuntimeVersion": "containerd://2.1.4"},
+            "nodeInfo": {
+                "architecture": "amd64",
+                "bootID": f"boot-{name}",
+                "containerRuntimeVersion": "containerd://2.1.4",
+                "kernelVersion": "6.8.0-1021-aws",
+                "kubeProxyVersion": "v1.36.3",
+                "kubeletVersion": "v1.36.3",
+                "machineID": f"machine-{name}",
+                "operatingSystem": "linux",
+                "osImage": "Ubuntu 24.04.3 LTS",
+                "systemUUID": f"uuid-{name}",
+            },
         },
     }
 
