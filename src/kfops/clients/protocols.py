@@ -69,3 +69,76 @@ def log_query(namespace: str, pod: str, container: str, previous: bool, tail_lin
     if previous:
         q += "&previous=true"
     return q + f"&tailLines={tail_lines}"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the API server says we are (SelfSubjectReview)."""
+
+    username: str
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessCheck:
+    verb: str
+    resource: str  # qualified, with subresource: "nodes", "pods/eviction"
+    namespace: str
+    name: str
+    allowed: bool
+    reason: str = ""
+
+    def describe(self) -> str:
+        where = f" in namespace {self.namespace}" if self.namespace else " (cluster scope)"
+        return f"'{self.verb}' on '{self.resource}'{where}"
+
+
+class KubeWriter(Protocol):
+    """Writes to one Kubernetes API. Only the playbooks' gate may use it (import-linter contract).
+
+    Every write takes `dry_run`: True sends `dryRun=All`, so the API server runs admission and
+    validation and persists nothing.
+    """
+
+    def describe(self) -> str: ...
+
+    def identity(self) -> Identity: ...
+
+    def get(self, ref: ResourceRef, name: str, namespace: str | None = None) -> Fetched:
+        """Read back the gate's own state (its ConfigMaps and Leases) through the write channel."""
+
+    def can_i(
+        self, verb: str, ref: ResourceRef, namespace: str = "", name: str = "", subresource: str = ""
+    ) -> AccessCheck: ...
+
+    def create(
+        self, ref: ResourceRef, namespace: str | None, body: dict[str, Any], *, dry_run: bool
+    ) -> Fetched: ...
+
+    def replace(
+        self, ref: ResourceRef, name: str, namespace: str | None, body: dict[str, Any], *, dry_run: bool
+    ) -> Fetched: ...
+
+    def patch(
+        self,
+        ref: ResourceRef,
+        name: str,
+        namespace: str | None,
+        patch: dict[str, Any],
+        *,
+        dry_run: bool,
+        strategic: bool = False,
+    ) -> Fetched: ...
+
+    def delete(
+        self,
+        ref: ResourceRef,
+        name: str,
+        namespace: str | None,
+        *,
+        dry_run: bool,
+        uid: str | None = None,
+        grace_period_s: int | None = None,
+    ) -> Fetched: ...
+
+    def evict(self, namespace: str, pod: str, *, dry_run: bool) -> Fetched: ...

@@ -42,3 +42,8 @@ ALL = (NODES, PODS, EVENTS, LEASES, DAEMONSETS)
 def by_plural(qualified: str) -> ResourceRef | None:
     """Look a resource up by kubectl's qualified plural name."""
     return next((r for r in ALL if r.qualified == qualified), None)
+
+
+# Objects only the playbooks' gate writes (its own state, in kfops' namespace) or reads to plan.
+CONFIGMAPS = ResourceRef("", "v1", "configmaps", "ConfigMap", namespaced=True)
+PDBS = ResourceRef("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", namespaced=True)

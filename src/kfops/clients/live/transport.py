@@ -160,6 +160,9 @@ def _http_error(query: str, status: int, body: bytes, headers: Any, verb: str, r
         decoded = json.loads(body)
         if isinstance(decoded, dict) and decoded.get("message"):
             message = str(decoded["message"])
+            # e.g. a PDB-blocked eviction: "The disruption budget X needs 1 healthy pods and has 1 currently"
+            causes = [c.get("message") for c in (decoded.get("details") or {}).get("causes") or []]
+            message = " ".join([message, *(str(c) for c in causes if c)])
     except ValueError:
         pass
     message = message or f"HTTP {status}"
