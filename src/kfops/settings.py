@@ -37,6 +37,35 @@ class Settings:
     #: hours of node events the ladder looks at.
     events_window_h: float = 6.0
 
+    # --- the remediation gate (playbooks) ---
+    #: namespace of kfops' own state: approval records, locks (Leases), the pause/breaker switch.
+    namespace: str = "kfops"
+    #: minutes an approval stays valid; the cluster may have changed after that.
+    approval_ttl_min: float = 15.0
+    #: per-action overrides of the playbooks' default mode, "action=approve|manual|disabled,…"
+    #: (e.g. "node.drain=manual" where drains must be done by hand).
+    action_modes: str = ""
+    #: append-only, hash-chained audit log of every gated execution (JSON lines).
+    audit_path: str = "~/.local/state/kfops/audit.jsonl"
+    #: where `diagnose` remembers its proposals for `remediate` to find by id.
+    state_dir: str = "~/.local/state/kfops"
+    #: executions of one action allowed per window (a flapping alert must not cordon half a fleet).
+    rate_limit_per_action: int = 3
+    rate_window_min: float = 10.0
+    #: the circuit breaker opens after this many executions of any action in its window, and
+    #: stays open until a human runs `kfops breaker reset`.
+    breaker_trip_after: int = 6
+    breaker_window_min: float = 30.0
+    #: never take a GPU node out of scheduling when fewer than this many schedulable GPU nodes,
+    #: or this fraction of all GPU nodes, would remain.
+    min_schedulable_gpu_nodes: int = 1
+    min_schedulable_gpu_fraction: float = 0.5
+    #: seconds a drain keeps retrying evictions a PodDisruptionBudget blocks (429) before it stops
+    #: and reports what is left; re-running it resumes.
+    drain_timeout_s: float = 120.0
+    #: seconds an execution lock (a Lease per target) is held before another run may take it over.
+    lock_duration_s: int = 300
+
     @classmethod
     def load(cls, path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
         environ = dict(os.environ if environ is None else environ)

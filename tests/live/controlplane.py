@@ -65,6 +65,12 @@ USERS: Final[Mapping[str, tuple[str, ...]]] = {
     "admin": ("system:masters",),
     "kfops-reader": (),
     "nobody": (),
+    # on-call engineers for the remediation gate: alice requests, bob and carol approve,
+    # dave is authenticated but holds no remediation rights
+    "alice": ("gpu-oncall",),
+    "bob": ("gpu-oncall",),
+    "carol": ("gpu-oncall",),
+    "dave": (),
 }
 KUBELET_CLIENT_CN: Final = "kube-apiserver-kubelet-client"
 

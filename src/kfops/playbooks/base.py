@@ -1,0 +1,96 @@
+"""What every playbook is: plan from reads, re-check, execute the plan's steps, verify."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kfops.clients.errors import ReaderError
+from kfops.clients.protocols import KubeReader, KubeWriter
+from kfops.clients.resources import ResourceRef
+from kfops.model import Mode, Proposal, Risk
+from kfops.playbooks.plan import Plan, Step
+from kfops.settings import Settings
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the operator explicitly allowed for this run (kubectl drain's override flags)."""
+
+    allow_local_data: bool = False  # evict pods with emptyDir volumes (their data is lost)
+    allow_unmanaged: bool = False  # evict pods no controller will recreate
+
+
+@dataclass(frozen=True)
+class Context:
+    reader: KubeReader  # fresh reads: never a memo from the diagnosis that proposed the change
+    settings: Settings
+    now: datetime
+    options: Options = field(default_factory=Options)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    summary: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    summary: str
+
+
+def node_name(proposal: Proposal) -> str:
+    kind, _, name = proposal.target.partition("/")
+    if kind != "node" or not name:
+        raise ValueError(f"{proposal.action} targets a node, not {proposal.target!r}")
+    return name
+
+
+class Playbook:
+    action: str = ""
+    risk: Risk = Risk.MEDIUM
+    mode: Mode = Mode.APPROVE
+    #: takes a GPU node out of scheduling: the minimum-healthy floor applies
+    removes_gpu_capacity: bool = False
+    #: the writes its plans can contain, as RBAC sees them: (verb, resource, subresource). The gate
+    #: asks the API server about these before reading anything, and deploy/rbac grants exactly these.
+    writes: tuple[tuple[str, ResourceRef, str], ...] = ()
+
+    def plan(self, ctx: Context, proposal: Proposal) -> Plan:
+        raise NotImplementedError
+
+    def precheck(self, ctx: Context, plan: Plan) -> list[str]:
+        """What no longer holds right before executing (empty: go). Re-planning already ran."""
+        return []
+
+    def execute(self, ctx: Context, writer: KubeWriter, plan: Plan) -> Outcome:
+        """Run the steps in order; stop at the first refusal and say how far it got."""
+        done: list[str] = []
+        for step in plan.steps:
+            try:
+                run_step(writer, step, dry_run=False)
+            except ReaderError as exc:
+                return Outcome(False, f"stopped at {step.command()}: {exc.message}", tuple(done))
+            done.append(step.command())
+        return Outcome(True, f"{len(done)} change(s) applied", tuple(done))
+
+    def verify(self, ctx: Context, plan: Plan) -> Verification:
+        raise NotImplementedError
+
+
+def run_step(writer: KubeWriter, step: Step, *, dry_run: bool) -> Any:
+    if step.verb == "patch":
+        return writer.patch(
+            step.ref, step.name, step.namespace, step.body, dry_run=dry_run, strategic=step.strategic
+        )
+    if step.verb == "create":
+        return writer.create(step.ref, step.namespace, step.body, dry_run=dry_run)
+    if step.verb == "delete":
+        return writer.delete(step.ref, step.name, step.namespace, dry_run=dry_run, uid=step.uid)
+    if step.verb == "evict":
+        return writer.evict(step.namespace or "", step.name, dry_run=dry_run)
+    raise ValueError(f"unknown step verb {step.verb!r}")

@@ -1,0 +1,127 @@
+"""A plan: the exact API calls a proposal becomes, and the hash approvals are bound to."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kfops.clients.resources import ResourceRef
+from kfops.model import Proposal
+
+
+class PlanRefused(Exception):
+    """The proposal cannot be turned into a safe plan now; the message says why."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One API call. `body` is the patch for patches, the object for creates."""
+
+    verb: str  # patch | create | delete | evict
+    ref: ResourceRef
+    name: str
+    namespace: str | None
+    body: dict[str, Any]
+    description: str
+    uid: str | None = None  # delete precondition: exactly the object that was planned
+    strategic: bool = False
+
+    @property
+    def rbac(self) -> tuple[str, str]:
+        """(verb, subresource) as RBAC sees the call."""
+        return ("create", "eviction") if self.verb == "evict" else (self.verb, "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verb": self.verb,
+            "resource": self.ref.qualified,
+            "namespace": self.namespace,
+            "name": self.name,
+            "body": self.body,
+            "uid": self.uid,
+        }
+
+    def command(self) -> str:
+        """The equivalent request, for humans reading the plan."""
+        where = f" -n {self.namespace}" if self.namespace else ""
+        if self.verb == "patch":
+            return f"PATCH {self.ref.qualified}/{self.name}{where}: {json.dumps(self.body, sort_keys=True)}"
+        if self.verb == "evict":
+            return f"POST pods/{self.name}/eviction{where}"
+        return f"{self.verb.upper()} {self.ref.qualified}/{self.name}{where}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    proposal: Proposal
+    steps: tuple[Step, ...]
+    diff: tuple[str, ...]  # "- spec.unschedulable: false" / "+ spec.unschedulable: true"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def hash(self) -> str:
+        """Binds approvals to the exact change: any different step is a different plan."""
+        canonical = json.dumps(
+            {
+                "action": self.proposal.action,
+                "target": self.proposal.target,
+                "steps": [s.to_json() for s in self.steps],
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def id(self) -> str:
+        return self.hash[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "hash": self.hash,
+            "action": self.proposal.action,
+            "target": self.proposal.target,
+            "proposal": proposal_to_json(self.proposal),
+            "proposalId": self.proposal.id,
+            "risk": self.proposal.risk.value,
+            "title": self.proposal.title,
+            "steps": [s.to_json() for s in self.steps],
+            "diff": list(self.diff),
+            "notes": list(self.notes),
+            "preconditions": list(self.proposal.preconditions),
+            "rollback": self.proposal.rollback,
+        }
+
+
+def proposal_from_json(data: dict[str, Any]) -> Proposal:
+    """Rebuild the proposal an approval record was made for (to re-plan right before executing)."""
+    from kfops.model import Mode, Risk
+
+    return Proposal(
+        action=data["action"],
+        target=data["target"],
+        title=data["title"],
+        risk=Risk(data["risk"]),
+        mode=Mode(data.get("mode", "approve")),
+        rationale=tuple(data.get("rationale") or ()),
+        preconditions=tuple(data.get("preconditions") or ()),
+        rollback=data.get("rollback", ""),
+        params=dict(data.get("params") or {}),
+    )
+
+
+def proposal_to_json(p: Proposal) -> dict[str, Any]:
+    return {
+        "action": p.action,
+        "target": p.target,
+        "title": p.title,
+        "risk": p.risk.value,
+        "mode": p.mode.value,
+        "rationale": list(p.rationale),
+        "preconditions": list(p.preconditions),
+        "rollback": p.rollback,
+        "params": p.params,
+    }

@@ -1,0 +1,11 @@
+"""Action id → playbook: a plain, explicit table."""
+
+from __future__ import annotations
+
+from kfops.playbooks.base import Playbook
+from kfops.playbooks.gpu import RestartDevicePlugin
+from kfops.playbooks.node import Cordon, Drain, OutOfServiceTaint, Uncordon
+
+PLAYBOOKS: dict[str, Playbook] = {
+    p.action: p for p in (Cordon(), Uncordon(), Drain(), OutOfServiceTaint(), RestartDevicePlugin())
+}
