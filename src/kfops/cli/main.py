@@ -167,6 +167,9 @@ def diagnose(
         bool, typer.Option("--verbose", "-v", help="Show the evidence and exact queries.")
     ] = False,
     config: Annotated[Path | None, typer.Option(help="Settings file (YAML); also KFOPS_CONFIG.")] = None,
+    propose: Annotated[
+        bool, typer.Option("--propose", help="Also show each proposal's exact plan, for `kfops remediate`.")
+    ] = False,
 ) -> None:
     """Walk a diagnosis ladder and say what is broken, why, and the safest next step."""
     from kfops.diagnostics.context import TargetNotFound
@@ -191,6 +194,18 @@ def diagnose(
     if blind and output is Output.text:
         fail(f"could not diagnose anything: {blind[0].findings[0].summary}", EXIT_CANNOT_DIAGNOSE)
     _emit(diagnoses, output, verbose)
+    if propose:
+        from kfops.cli.proposals import show_proposals
+
+        show_proposals(
+            diagnoses,
+            reader,
+            settings,
+            live=snapshot is None,
+            kubeconfig=kubeconfig,
+            context=context,
+            err=output is not Output.text,
+        )
     _exit(max(diagnoses, key=lambda d: d.conclusion.verdict.rank).conclusion.verdict.exit_code)
 
 
@@ -209,3 +224,7 @@ def demo(
 
 def main() -> None:
     app()
+
+
+# The gate's commands live in their own module; importing it registers them on `app`.
+from kfops.cli import remediate as _remediate  # noqa: E402, F401
