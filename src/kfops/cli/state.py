@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from kfops.model import Diagnosis
-from kfops.playbooks.plan import proposal_from_json, proposal_to_json
 from kfops.settings import Settings
 
 FILE = "proposals.json"
@@ -33,7 +32,7 @@ def remember(
                 "runId": diagnosis.run_id,
                 "kubeconfig": kubeconfig,
                 "context": context,
-                "proposal": proposal_to_json(proposal),
+                "proposal": proposal.to_dict(),
                 "at": datetime.now(UTC).isoformat(),
             }
     newest = sorted(known.items(), key=lambda kv: kv[1]["at"])[-KEEP:]
@@ -45,6 +44,4 @@ def recall(settings: Settings, proposal_id: str) -> dict[str, Any] | None:
     if not path.exists():
         return None
     entry: dict[str, Any] | None = json.loads(path.read_text()).get(proposal_id)
-    if entry:
-        entry["proposal_obj"] = proposal_from_json(entry["proposal"])
     return entry

@@ -30,7 +30,7 @@ from kfops.playbooks.audit import AuditLog
 from kfops.playbooks.base import Context, Options, Outcome, Playbook, Verification, run_step
 from kfops.playbooks.control import Blocked, Control
 from kfops.playbooks.lock import NotAcquired, TargetLock
-from kfops.playbooks.plan import Plan, PlanRefused, proposal_from_json
+from kfops.playbooks.plan import Plan, PlanRefused
 from kfops.playbooks.registry import PLAYBOOKS
 from kfops.settings import Settings
 
@@ -182,7 +182,7 @@ class Gate:
             )
         except ApprovalRefused as exc:
             raise Refused(str(exc)) from exc
-        proposal = proposal_from_json(record.plan["proposal"])
+        proposal = Proposal.from_dict(record.plan["proposal"])
         self.audit.append(
             "approved",
             plan=plan_id,
@@ -196,7 +196,7 @@ class Gate:
 
     def authorise_record(self, record: Record, who: Identity) -> Plan:
         """An approver must hold the permissions the plan uses: re-plan from fresh reads and ask."""
-        proposal = proposal_from_json(record.plan["proposal"])
+        proposal = Proposal.from_dict(record.plan["proposal"])
         playbook = self.playbook(proposal.action)
         self.preauthorise(playbook, proposal, who)
         plan = self._plan(playbook, proposal, "the cluster changed since the request; cannot re-plan")
@@ -215,7 +215,7 @@ class Gate:
             raise Refused(f"plan {plan_id} expired at {record.expires_at:%H:%M:%SZ}; diagnose again")
         if not record.complete:
             raise Refused(f"plan {plan_id} has {len(record.approvals)} of {record.required} approvals")
-        proposal = proposal_from_json(record.plan["proposal"])
+        proposal = Proposal.from_dict(record.plan["proposal"])
         playbook = self.playbook(proposal.action)
         try:
             self.control.check(proposal.action, now)

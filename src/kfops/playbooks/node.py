@@ -37,50 +37,41 @@ def _cordon_step(name: str, unschedulable: bool) -> Step:
     )
 
 
-class Cordon(Playbook):
+class _SetSchedulable(Playbook):
+    """Cordon (unschedulable=True) and uncordon (False): one patch, verified by reading it back."""
+
+    unschedulable = True
+    writes = (("patch", NODES, ""),)
+
+    def plan(self, ctx: Context, proposal: Proposal) -> Plan:
+        name = node_name(proposal)
+        node, _ = _read_node(ctx, name)
+        if node.unschedulable == self.unschedulable:
+            raise PlanRefused(f"node {name} is already {'cordoned' if self.unschedulable else 'schedulable'}")
+        before, after = str(not self.unschedulable).lower(), str(self.unschedulable).lower()
+        return Plan(
+            proposal,
+            (_cordon_step(name, self.unschedulable),),
+            (f"- spec.unschedulable: {before}", f"+ spec.unschedulable: {after}"),
+        )
+
+    def verify(self, ctx: Context, plan: Plan) -> Verification:
+        node, _ = _read_node(ctx, node_name(plan.proposal))
+        state = "cordoned (spec.unschedulable=true)" if node.unschedulable else "schedulable"
+        return Verification(node.unschedulable == self.unschedulable, f"node {node.name} is {state}")
+
+
+class Cordon(_SetSchedulable):
     action = "node.cordon"
     risk = Risk.LOW
     removes_gpu_capacity = True
-    writes = (("patch", NODES, ""),)
-
-    def plan(self, ctx: Context, proposal: Proposal) -> Plan:
-        name = node_name(proposal)
-        node, _ = _read_node(ctx, name)
-        if node.unschedulable:
-            raise PlanRefused(f"node {name} is already cordoned")
-        return Plan(
-            proposal,
-            (_cordon_step(name, True),),
-            ("- spec.unschedulable: false", "+ spec.unschedulable: true"),
-        )
-
-    def verify(self, ctx: Context, plan: Plan) -> Verification:
-        node, _ = _read_node(ctx, node_name(plan.proposal))
-        if node.unschedulable:
-            return Verification(True, f"node {node.name} is cordoned (spec.unschedulable=true)")
-        return Verification(False, f"node {node.name} is still schedulable")
+    unschedulable = True
 
 
-class Uncordon(Playbook):
+class Uncordon(_SetSchedulable):
     action = "node.uncordon"
     risk = Risk.LOW
-    writes = (("patch", NODES, ""),)
-
-    def plan(self, ctx: Context, proposal: Proposal) -> Plan:
-        name = node_name(proposal)
-        node, _ = _read_node(ctx, name)
-        if not node.unschedulable:
-            raise PlanRefused(f"node {name} is not cordoned")
-        return Plan(
-            proposal,
-            (_cordon_step(name, False),),
-            ("- spec.unschedulable: true", "+ spec.unschedulable: false"),
-        )
-
-    def verify(self, ctx: Context, plan: Plan) -> Verification:
-        node, _ = _read_node(ctx, node_name(plan.proposal))
-        ok = not node.unschedulable
-        return Verification(ok, f"node {node.name} is {'schedulable' if ok else 'still cordoned'}")
+    unschedulable = False
 
 
 class OutOfServiceTaint(Playbook):

@@ -84,7 +84,7 @@ class Plan:
             "hash": self.hash,
             "action": self.proposal.action,
             "target": self.proposal.target,
-            "proposal": proposal_to_json(self.proposal),
+            "proposal": self.proposal.to_dict(),
             "proposalId": self.proposal.id,
             "risk": self.proposal.risk.value,
             "title": self.proposal.title,
@@ -94,34 +94,3 @@ class Plan:
             "preconditions": list(self.proposal.preconditions),
             "rollback": self.proposal.rollback,
         }
-
-
-def proposal_from_json(data: dict[str, Any]) -> Proposal:
-    """Rebuild the proposal an approval record was made for (to re-plan right before executing)."""
-    from kfops.model import Mode, Risk
-
-    return Proposal(
-        action=data["action"],
-        target=data["target"],
-        title=data["title"],
-        risk=Risk(data["risk"]),
-        mode=Mode(data.get("mode", "approve")),
-        rationale=tuple(data.get("rationale") or ()),
-        preconditions=tuple(data.get("preconditions") or ()),
-        rollback=data.get("rollback", ""),
-        params=dict(data.get("params") or {}),
-    )
-
-
-def proposal_to_json(p: Proposal) -> dict[str, Any]:
-    return {
-        "action": p.action,
-        "target": p.target,
-        "title": p.title,
-        "risk": p.risk.value,
-        "mode": p.mode.value,
-        "rationale": list(p.rationale),
-        "preconditions": list(p.preconditions),
-        "rollback": p.rollback,
-        "params": p.params,
-    }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kfops.model import Diagnosis, Evidence, Finding, Proposal
+from kfops.model import Diagnosis, Evidence, Finding
 from kfops.render.redact import redact
 
 SCHEMA = "kfops.dev/diagnosis/v1"
@@ -57,23 +57,6 @@ def _finding(f: Finding) -> dict[str, Any]:
     }
 
 
-def _proposal(p: Proposal) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "action": p.action,
-        "target": p.target,
-        "title": p.title,
-        "risk": p.risk.value,
-        "mode": p.mode.value,
-        "rationale": list(p.rationale),
-        "preconditions": list(p.preconditions),
-        "steps": list(p.steps),
-        "rollback": p.rollback,
-        "params": p.params,
-        "expiresAt": _time(p.expires_at),
-    }
-
-
 def document(d: Diagnosis) -> dict[str, Any]:
     doc = {
         "schema": SCHEMA,
@@ -90,7 +73,7 @@ def document(d: Diagnosis) -> dict[str, Any]:
         },
         "selfHealth": [f"{f.rung}: {f.summary}" for f in d.errors],
         "findings": [_finding(f) for f in d.findings],
-        "proposals": [_proposal(p) for p in d.proposals],
+        "proposals": [p.to_dict() for p in d.proposals],
         "startedAt": _time(d.started_at),
         "finishedAt": _time(d.finished_at),
         "durationSeconds": round(d.duration_s, 3),
