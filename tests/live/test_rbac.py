@@ -8,6 +8,7 @@ the refused verb and resource and stays inconclusive, never healthy.
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kfops.clients.live.kube import LiveKubeReader
-from kfops.clients.resources import ALL
+from kfops.clients.live.writer import LiveKubeWriter
+from kfops.clients.resources import ALL, NODES
 from kfops.model import Status, Verdict
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.gpu_node_down import LADDER
@@ -80,7 +82,17 @@ def _service_account_reader(
     )
     kubeconfig = _token_kubeconfig(control_plane, token.status.token, tmp / f"{name}.kubeconfig")
     raw = client.ApiClient(_configuration(kubeconfig))
+    _wait_until_bound(LiveKubeWriter.connect(str(kubeconfig), "sa"))
     return LiveKubeReader.connect(str(kubeconfig), "sa"), raw
+
+
+def _wait_until_bound(writer: LiveKubeWriter, timeout: float = 10.0) -> None:
+    """RBAC caches catch up with a new binding within moments; ask instead of racing them."""
+    deadline = time.monotonic() + timeout
+    while not writer.can_i("get", NODES).allowed:
+        if time.monotonic() > deadline:
+            raise AssertionError("the ClusterRoleBinding never took effect")
+        time.sleep(0.1)
 
 
 def _configuration(kubeconfig: Path) -> client.Configuration:

@@ -1,0 +1,590 @@
+"""Write a snapshot scenario into the live test API server, as the real controllers would have.
+
+Why: ``test_parity.py`` diagnoses every scenario twice, offline (snapshot reader) and live
+(``LiveKubeReader`` against the real kube-apiserver of ``controlplane.py``), and both must agree.
+That only proves something if the live cluster holds exactly what the snapshot holds, written the
+way a kubelet, a node lifecycle controller or a DaemonSet controller writes it.
+
+What :func:`load_scenario` writes
+---------------------------------
+* The namespaces of the snapshot's objects: created, or reused when they exist (without
+  controllers a deleted namespace never finishes terminating, so namespaces are never deleted).
+* Nodes with their status (Nodes accept status on create), their kubelet endpoint pointed at the
+  given :class:`FakeKubelet`; then ``spec.taints`` patched to exactly the snapshot's, because
+  admission puts ``node.kubernetes.io/not-ready:NoSchedule`` on every new Node.
+* Pods created already bound (``spec.nodeName``: there is no scheduler), then their status through
+  the status subresource. Pods that are Terminating in the snapshot are then deleted gracefully
+  (see *Time*); bound to a node whose kubelet never answers, they stay Terminating for ever.
+* DaemonSets (status through the status subresource), Leases and Events, with their timestamps.
+* Every container log of the snapshot (current and previous) registered on the FakeKubelet.
+
+Server-owned metadata (uid, resourceVersion, creationTimestamp, managedFields, generation,
+selfLink, deletionTimestamp, deletionGracePeriodSeconds) is stripped before create, and so are
+finalizers: no controller would ever remove them, so the objects could not be purged.
+
+Bodies are sent as raw JSON through the ApiClient's transport, not through the generated
+``create_*`` methods: those coerce dict bodies into models and re-serialise timestamps, which
+drops the fraction digits of a MicroTime (Lease ``renewTime``, Event ``eventTime``) and makes
+the API server refuse it with 400 ``parsing time ... as "2006-01-02T15:04:05.000000Z07:00"``.
+
+Time
+----
+The live reader's clock is frozen at ``now = capturedAt + delta`` (:meth:`Loaded.clock`) and
+every timestamp the loader writes is shifted by the same whole number of seconds ``delta``, so
+every age ("Ready=Unknown for 22m", events in the last 6 h) is the snapshot's. Any string
+anywhere in an object that is an RFC 3339 timestamp is shifted (conditions, taints' timeAdded,
+container states, Lease renewTime, event times...); the fraction digits are kept exactly, since
+MicroTime fields must keep six.
+
+Timestamps the API server sets cannot be shifted. kfops reads one of them: the
+``deletionTimestamp`` of a stuck Terminating pod. The server sets it to ``T_delete + g`` when a
+pod is deleted with grace period ``g``, truncated to whole seconds, so a snapshot pod with
+deletionTimestamp ``D`` is deleted with ``g = round(D + delta - T_delete)``. ``g`` must be at
+least 1 s (0 deletes at once), hence with Terminating pods ``delta = T_load + margin - min(D)``;
+without them ``delta = T_load - capturedAt``, so "now" is about the real time. The result is
+within 2 s of the snapshot, and kfops prints ages in minutes. Pods that are Terminating and
+already Succeeded/Failed, or not bound to a node, are deleted at once by the server and cannot be
+reproduced: :class:`LoadError`. ``creationTimestamp`` is always the real load time; kfops only
+falls back to it for an event with no other timestamp.
+
+Isolation
+---------
+The cluster holds one scenario at a time: scenarios reuse names (gpu-a100-1 ...), and the ladder
+reads cluster-wide (every Node, operand pods and DaemonSets by label in every namespace, events
+by field selector). So :func:`purge`, run first by :func:`load_scenario`, empties the whole
+cluster of the kinds the ladders read: every Node, and in every namespace every Pod (grace
+period 0, which removes Terminating pods too), Event, DaemonSet and Lease (except the API
+server's own identity Leases). Objects that other live tests left behind are removed too: those
+tests are function-scoped and nothing reads their objects afterwards. A FakeKubelet cannot forget
+a registered log, so pass a fresh one (``FakeKubelet(control_plane.pki)``) to every load.
+
+Access
+------
+:func:`grant_reader` reproduces the snapshot's ``forbidden`` faults with real RBAC: user
+``kfops-reader`` is bound to the read-only ClusterRole of ``deploy/rbac`` minus exactly the
+refused verbs, and every other binding of that user is deleted, so only this role applies.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from kubernetes import client
+
+from kfops.clients.resources import DAEMONSETS, EVENTS, LEASES, NODES, PODS, ResourceRef
+from kfops.clients.snapshot.store import Entry, Fault, SnapshotStore
+
+from .controlplane import REPO_ROOT, FakeKubelet, node_status_endpoint_fields
+
+SERVER_OWNED_METADATA: Final = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "managedFields",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "finalizers",
+)
+#: Seconds between the start of a load and the earliest deletionTimestamp it must reproduce: the
+#: loading before the first graceful delete must fit in it (it takes well under a second).
+DELETION_MARGIN_S: Final = 15
+#: The kinds a load writes, in the order it writes them (Nodes before the pods bound to them).
+LOAD_ORDER: Final = (NODES, DAEMONSETS, PODS, LEASES, EVENTS)
+#: Label of the API server's own identity Lease in kube-system, which the purge keeps.
+APISERVER_IDENTITY_LABEL: Final = "apiserver.kubernetes.io/identity"
+REQUEST_TIMEOUT: Final = (5.0, 30.0)
+PURGE_TIMEOUT_S: Final = 10.0
+
+READER_USER: Final = "kfops-reader"
+DEPLOY_READER_ROLE: Final = REPO_ROOT / "deploy" / "rbac" / "clusterrole-reader.yaml"
+#: Name of the ClusterRole and ClusterRoleBinding of the parity reader (not the deploy name, so
+#: nothing that applies the deploy manifests meets them).
+PARITY_ACCESS_NAME: Final = "kfops-parity-reader"
+RBAC_TIMEOUT_S: Final = 10.0
+
+_TIMESTAMP: Final = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+_SECONDS_FORMAT: Final = "%Y-%m-%dT%H:%M:%S"
+
+
+class LoadError(RuntimeError):
+    """The scenario cannot be written as the snapshot has it; the message says why."""
+
+
+class ApiError(LoadError):
+    """The API server refused a request; keeps its status code and its own message."""
+
+    def __init__(self, method: str, path: str, status: int, body: bytes) -> None:
+        message = body.decode(errors="replace")
+        try:
+            decoded = json.loads(body)
+            if isinstance(decoded, dict) and decoded.get("message"):
+                message = str(decoded["message"])
+        except ValueError:
+            pass
+        super().__init__(f"{method} {path} -> HTTP {status}: {message}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded scenario: the instant its live reader must treat as now, and where it went."""
+
+    now: datetime
+    delta: timedelta
+    namespaces: tuple[str, ...]
+    faults: tuple[Fault, ...]  # the snapshot's, for grant_reader and the proxy
+
+    def clock(self) -> datetime:
+        """The frozen clock for ``LiveKubeReader(clock=...)``: the snapshot's now, shifted."""
+        return self.now
+
+
+# --------------------------------------------------------------------------- raw REST
+
+
+class Rest:
+    """Raw JSON requests with an ApiClient's credentials: bodies go out exactly as given."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        verb, url, headers, serialized, _ = self._api.param_serialize(
+            method,
+            path,
+            query_params=list(query),
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(verb, url, headers, body=serialized, _request_timeout=REQUEST_TIMEOUT)
+        data: bytes = response.read()  # type: ignore[no-untyped-call]  # the client ships no hints here
+        if not 200 <= response.status < 300:
+            raise ApiError(method, path, response.status, data)
+        decoded: dict[str, Any] = json.loads(data) if data else {}
+        return decoded
+
+    def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self.request("POST", path, body)
+
+    def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """JSON merge patch: lists (taints, conditions) are replaced whole, ``None`` removes."""
+        return self.request("PATCH", path, body, content_type="application/merge-patch+json")
+
+    def delete(self, path: str, query: Sequence[tuple[str, str]] = (), *, missing_ok: bool = False) -> None:
+        try:
+            self.request("DELETE", path, query=query)
+        except ApiError as error:
+            if not (missing_ok and error.status == 404):
+                raise
+
+    def items(self, path: str, query: Sequence[tuple[str, str]] = ()) -> list[dict[str, Any]]:
+        listed = self.request("GET", path, query=query)
+        return list(listed.get("items") or [])
+
+
+# --------------------------------------------------------------------------- time
+
+
+def shift_time(value: str, delta: timedelta) -> str:
+    """An RFC 3339 timestamp moved by ``delta`` (whole seconds), same format; other text unchanged."""
+    match = _TIMESTAMP.fullmatch(value)
+    if match is None:
+        return value
+    moved = datetime.strptime(match[1], _SECONDS_FORMAT) + delta
+    return moved.strftime(_SECONDS_FORMAT) + (match[2] or "") + match[3]
+
+
+def shift_times(value: Any, delta: timedelta) -> Any:
+    """A deep copy of a JSON value with every RFC 3339 timestamp in it moved by ``delta``."""
+    if isinstance(value, dict):
+        return {key: shift_times(item, delta) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shift_times(item, delta) for item in value]
+    if isinstance(value, str):
+        return shift_time(value, delta)
+    return value
+
+
+def _parse(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def _deletion(entry: Entry) -> datetime | None:
+    raw = (entry.obj.get("metadata") or {}).get("deletionTimestamp")
+    return _parse(str(raw)) if raw else None
+
+
+def plan_delta(store: SnapshotStore, load_start: datetime) -> timedelta:
+    """Whole seconds to add to every snapshot timestamp; see the module docstring (Time)."""
+    deletions = [d for entry in store.entries("", "Pod") if (d := _deletion(entry)) is not None]
+    if deletions:
+        wanted = load_start + timedelta(seconds=DELETION_MARGIN_S) - min(deletions)
+    else:
+        wanted = load_start - store.meta.captured_at
+    return timedelta(seconds=math.ceil(wanted.total_seconds()))
+
+
+# --------------------------------------------------------------------------- purge
+
+
+def _namespaces_of(items: Iterable[Mapping[str, Any]]) -> set[str]:
+    return {str(item["metadata"]["namespace"]) for item in items}
+
+
+def _purge_namespaced(rest: Rest, ref: ResourceRef, query: Sequence[tuple[str, str]]) -> None:
+    """Delete every object of a kind, one deletecollection per namespace that has any."""
+    for namespace in sorted(_namespaces_of(rest.items(ref.path(), query))):
+        rest.delete(ref.path(namespace), query)
+
+
+def _leftovers(rest: Rest) -> list[str]:
+    found = [f"Node {n['metadata']['name']}" for n in rest.items(NODES.path())]
+    for ref, query in _purge_plan():
+        found += [
+            f"{ref.kind} {item['metadata']['namespace']}/{item['metadata']['name']}"
+            for item in rest.items(ref.path(), query)
+        ]
+    return found
+
+
+def _purge_plan() -> tuple[tuple[ResourceRef, tuple[tuple[str, str], ...]], ...]:
+    keep_apiserver = (("labelSelector", f"!{APISERVER_IDENTITY_LABEL}"),)
+    return (
+        (PODS, (("gracePeriodSeconds", "0"),)),  # 0 also removes pods already Terminating
+        (EVENTS, ()),
+        (DAEMONSETS, ()),
+        (LEASES, keep_apiserver),
+    )
+
+
+def purge(api: client.ApiClient) -> None:
+    """Remove every Node, Pod, Event, DaemonSet and Lease (but the API server's) from the cluster.
+
+    Deletion is synchronous for all of them here (no finalizers, garbage collector off), but the
+    emptiness is still checked, bounded, so a leftover fails the load rather than the verdict.
+    """
+    rest = Rest(api)
+    rest.delete(NODES.path())
+    for ref, query in _purge_plan():
+        _purge_namespaced(rest, ref, query)
+    deadline = time.monotonic() + PURGE_TIMEOUT_S
+    while leftovers := _leftovers(rest):
+        if time.monotonic() > deadline:
+            raise LoadError(f"purge left objects behind: {', '.join(leftovers[:10])}")
+        time.sleep(0.1)
+
+
+# --------------------------------------------------------------------------- load
+
+
+def _prepared(obj: Mapping[str, Any], delta: timedelta) -> dict[str, Any]:
+    """The object as a client would send it: server-owned metadata gone, timestamps shifted."""
+    body: dict[str, Any] = shift_times(dict(obj), delta)
+    metadata = dict(body.get("metadata") or {})
+    for key in SERVER_OWNED_METADATA:
+        metadata.pop(key, None)
+    body["metadata"] = metadata
+    return body
+
+
+def _ensure_namespaces(rest: Rest, namespaces: Iterable[str]) -> None:
+    for namespace in sorted(namespaces):
+        try:
+            rest.create(
+                "/api/v1/namespaces",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+            )
+        except ApiError as error:
+            if error.status != 409:  # exists: reuse it
+                raise
+
+
+def _create_node(rest: Rest, body: dict[str, Any], kubelet: FakeKubelet) -> None:
+    """Create a Node as its kubelet registers it, then set the taints the controller would have."""
+    taints = (body.get("spec") or {}).get("taints") or None
+    body["status"] = {**(body.get("status") or {}), **node_status_endpoint_fields(kubelet.port)}
+    rest.create(NODES.path(), body)
+    rest.merge_patch(NODES.path(name=body["metadata"]["name"]), {"spec": {"taints": taints}})
+
+
+def _create_with_status(rest: Rest, ref: ResourceRef, body: dict[str, Any]) -> None:
+    """Create, then write status through the status subresource (create ignores it)."""
+    status = body.pop("status", None)
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    rest.create(ref.path(namespace), body)
+    if status:
+        rest.merge_patch(ref.path(namespace, name) + "/status", {"status": status})
+
+
+def _check_deletable(entry: Entry) -> None:
+    """A Terminating pod can only be reproduced if the server will keep it Terminating."""
+    spec, status = entry.obj.get("spec") or {}, entry.obj.get("status") or {}
+    where = f"pod {entry.namespace}/{entry.name}"
+    if not spec.get("nodeName"):
+        raise LoadError(f"{where} is Terminating but unbound: the API server would delete it at once")
+    if status.get("phase") in ("Succeeded", "Failed"):
+        raise LoadError(f"{where} is Terminating in phase {status['phase']}: it would be deleted at once")
+
+
+def _delete_gracefully(rest: Rest, entry: Entry, deletion: datetime, delta: timedelta) -> None:
+    """Delete so that the server's deletionTimestamp (now + grace) is the snapshot's, shifted."""
+    grace = round((deletion + delta - datetime.now(UTC)).total_seconds())
+    if grace < 1:
+        raise LoadError(
+            f"pod {entry.namespace}/{entry.name}: loading outran DELETION_MARGIN_S "
+            f"({DELETION_MARGIN_S} s); its grace period would be {grace} s"
+        )
+    rest.delete(PODS.path(entry.namespace, entry.name), (("gracePeriodSeconds", str(grace)),))
+
+
+def _write_objects(rest: Rest, store: SnapshotStore, kubelet: FakeKubelet, delta: timedelta) -> None:
+    for ref in LOAD_ORDER:
+        for entry in store.entries(ref.group, ref.kind):
+            body = _prepared(entry.obj, delta)
+            if ref is NODES:
+                _create_node(rest, body, kubelet)
+            elif ref in (PODS, DAEMONSETS):
+                _create_with_status(rest, ref, body)
+            else:
+                rest.create(ref.path(entry.namespace), body)
+    for entry in store.entries(PODS.group, PODS.kind):
+        deletion = _deletion(entry)
+        if deletion is not None:
+            _delete_gracefully(rest, entry, deletion, delta)
+
+
+def _check_kinds(store: SnapshotStore) -> None:
+    known = {(ref.group, ref.kind) for ref in LOAD_ORDER}
+    unknown = sorted(
+        f"{group}/{kind}".lstrip("/") for group, kind in store.objects if (group, kind) not in known
+    )
+    if unknown:
+        raise LoadError(f"{store.root}: the loader cannot write {', '.join(unknown)}")
+    for group, kind in known:
+        for entry in store.entries(group, kind):
+            if kind == "Pod" and _deletion(entry) is not None:
+                _check_deletable(entry)
+            elif _deletion(entry) is not None:
+                raise LoadError(f"{kind} {entry.namespace}/{entry.name} is being deleted: not reproducible")
+
+
+def _container_names(store: SnapshotStore, namespace: str, pod: str) -> list[str]:
+    for entry in store.entries("", "Pod"):
+        if (entry.namespace, entry.name) == (namespace, pod):
+            spec = entry.obj.get("spec") or {}
+            return [str(c["name"]) for key in ("initContainers", "containers") for c in spec.get(key) or []]
+    return []
+
+
+def register_logs(store: SnapshotStore, kubelet: FakeKubelet) -> None:
+    """Every snapshot log on the fake kubelet; a dump-style pod log (container "*") for each container."""
+    specific = {key for key in store.logs if key[2] != "*"}
+    for (namespace, pod, container, previous), path in sorted(store.logs.items()):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        names = [container] if container != "*" else _container_names(store, namespace, pod)
+        for name in names:
+            if container == "*" and (namespace, pod, name, previous) in specific:
+                continue
+            kubelet.set_log(namespace, pod, name, text, previous=previous)
+
+
+def load_scenario(api_client: client.ApiClient, kubelet: FakeKubelet, snapshot_dir: Path) -> Loaded:
+    """Purge the cluster, then write the snapshot into it; see the module docstring.
+
+    ``api_client`` must be allowed everything (the ``admin`` user); ``kubelet`` should be fresh.
+    """
+    store = SnapshotStore.load(snapshot_dir)
+    _check_kinds(store)
+    purge(api_client)
+    rest = Rest(api_client)
+    delta = plan_delta(store, datetime.now(UTC))
+    namespaces = {
+        entry.namespace for entries in store.objects.values() for entry in entries if entry.namespace
+    }
+    _ensure_namespaces(rest, namespaces)
+    _write_objects(rest, store, kubelet, delta)
+    register_logs(store, kubelet)
+    return Loaded(
+        now=store.meta.captured_at + delta,
+        delta=delta,
+        namespaces=tuple(sorted(namespaces)),
+        faults=store.meta.faults,
+    )
+
+
+# --------------------------------------------------------------------------- access (RBAC)
+
+#: (API group, resource with optional "/subresource", verb): one thing RBAC may allow.
+Permission = tuple[str, str, str]
+
+
+def fault_permission(fault: Fault) -> Permission:
+    """The RBAC permission a snapshot fault names: ``log`` of ``pods/log`` is ``get`` on it."""
+    name, _, subresource = fault.resource.partition("/")
+    plural, _, group = name.partition(".")
+    resource = f"{plural}/{subresource}" if subresource else plural
+    return group, resource, "get" if fault.verb == "log" else fault.verb
+
+
+def forbidden_permissions(faults: Iterable[Fault]) -> frozenset[Permission]:
+    """The permissions the snapshot's ``forbidden`` faults refuse (cluster-wide only)."""
+    refused = []
+    for fault in faults:
+        if fault.error != "forbidden":
+            continue
+        if fault.namespace:
+            raise LoadError(
+                f"fault {fault.verb} {fault.resource} in namespace {fault.namespace}: a namespace-only "
+                "refusal cannot be reproduced by removing a verb from one ClusterRole"
+            )
+        refused.append(fault_permission(fault))
+    return frozenset(refused)
+
+
+def _permissions(rules: Iterable[Mapping[str, Any]]) -> set[Permission]:
+    found: set[Permission] = set()
+    for rule in rules:
+        if rule.get("resourceNames") or rule.get("nonResourceURLs"):
+            raise LoadError(f"unsupported rule in {DEPLOY_READER_ROLE}: {dict(rule)}")
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    if "*" in (group, resource, verb):
+                        raise LoadError(f"wildcard rule in {DEPLOY_READER_ROLE}: {dict(rule)}")
+                    found.add((group, resource, verb))
+    return found
+
+
+def _rules(permissions: Iterable[Permission]) -> list[dict[str, Any]]:
+    """Permissions back to rules: one rule per (group, verbs) with all its resources."""
+    verbs: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for group, resource, verb in permissions:
+        verbs[(group, resource)].add(verb)
+    resources: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
+    for (group, resource), granted in sorted(verbs.items()):
+        resources[(group, tuple(sorted(granted)))].append(resource)
+    return [
+        {"apiGroups": [group], "resources": names, "verbs": list(granted)}
+        for (group, granted), names in sorted(resources.items())
+    ]
+
+
+def deploy_reader_role() -> dict[str, Any]:
+    role: dict[str, Any] = yaml.safe_load(DEPLOY_READER_ROLE.read_text(encoding="utf-8"))
+    return role
+
+
+def reader_permissions(refused: frozenset[Permission]) -> frozenset[Permission]:
+    """What the deploy role grants, minus what the faults refuse."""
+    return frozenset(_permissions(deploy_reader_role()["rules"]) - refused)
+
+
+def _unbind_reader(rest: Rest) -> None:
+    """Delete every (Cluster)RoleBinding that names user kfops-reader, ours included."""
+    for path in (
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+    ):
+        for binding in rest.items(path):
+            subjects = binding.get("subjects") or []
+            if any(s.get("kind") == "User" and s.get("name") == READER_USER for s in subjects):
+                metadata = binding["metadata"]
+                namespace = metadata.get("namespace")
+                base = path if not namespace else path.replace("/v1/", f"/v1/namespaces/{namespace}/")
+                rest.delete(f"{base}/{metadata['name']}", missing_ok=True)
+
+
+def _allowed(rest: Rest, permission: Permission) -> bool:
+    group, resource, verb = permission
+    plural, _, subresource = resource.partition("/")
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": READER_USER,
+            "groups": ["system:authenticated"],
+            "resourceAttributes": {
+                "group": group,
+                "resource": plural,
+                "subresource": subresource,
+                "verb": verb,
+            },
+        },
+    }
+    answer = rest.create("/apis/authorization.k8s.io/v1/subjectaccessreviews", review)
+    return bool(answer.get("status", {}).get("allowed"))
+
+
+def _await_access(rest: Rest, granted: frozenset[Permission], refused: frozenset[Permission]) -> None:
+    """Wait (bounded) until the authorizer's cache says exactly what the role says."""
+    deadline = time.monotonic() + RBAC_TIMEOUT_S
+    while True:
+        wrong = [p for p in sorted(granted) if not _allowed(rest, p)]
+        wrong += [p for p in sorted(refused) if _allowed(rest, p)]
+        if not wrong:
+            return
+        if time.monotonic() > deadline:
+            raise LoadError(f"RBAC did not settle in {RBAC_TIMEOUT_S:g} s for {READER_USER}: {wrong}")
+        time.sleep(0.1)
+
+
+def grant_reader(api_client: client.ApiClient, faults: Iterable[Fault]) -> frozenset[Permission]:
+    """Bind user kfops-reader to the deploy read-only role minus the faults' refused verbs.
+
+    Returns the refused permissions. Without ``forbidden`` faults the role is the deploy role
+    itself, which proves the shipped role is enough for the ladders.
+    """
+    rest = Rest(api_client)
+    refused = forbidden_permissions(faults)
+    granted = reader_permissions(refused)
+    role = deploy_reader_role()
+    role["metadata"] = {"name": PARITY_ACCESS_NAME, "labels": role["metadata"].get("labels") or {}}
+    if refused:  # else the rules stay exactly as shipped
+        role["rules"] = _rules(granted)
+    _unbind_reader(rest)
+    rest.delete(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{PARITY_ACCESS_NAME}", missing_ok=True)
+    rest.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", role)
+    rest.create(
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": PARITY_ACCESS_NAME},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": PARITY_ACCESS_NAME,
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": READER_USER}],
+        },
+    )
+    _await_access(rest, granted, refused)
+    return refused
+
+
+def revoke_reader(api_client: client.ApiClient) -> None:
+    """Leave kfops-reader unprivileged again, as other live tests expect."""
+    rest = Rest(api_client)
+    _unbind_reader(rest)
+    rest.delete(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{PARITY_ACCESS_NAME}", missing_ok=True)

@@ -1,0 +1,345 @@
+"""Every scenario snapshot, diagnosed live and offline, reaches the same conclusion.
+
+Table-driven like tests/scenarios/test_ladders_offline.py (same cases, same expectations), but
+each scenario is first written into the real kube-apiserver by loader.py and diagnosed by the
+live reader as user ``kfops-reader``, through RBAC, field and label selectors and the pods/log
+proxy. Faults are reproduced for real: a ``forbidden`` read by a ClusterRole lacking that verb, a
+``timeout`` (or ``unreachable``) read by parity_proxy.py in front of the API server. Without
+faults the reader holds exactly the shipped ClusterRole of deploy/rbac, proving it is enough.
+
+Live and offline must agree on every diagnosis: target, verdict, cause, every rung's status and
+branch, the proposal actions, and for every finding the exact requests behind its evidence and
+which of them failed how.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import yaml
+from kubernetes import client
+
+from kfops.clients.live.kube import LiveKubeReader
+from kfops.clients.snapshot.kube import SnapshotKubeReader
+from kfops.clients.snapshot.store import Fault
+from kfops.clients.timeouts import Timeouts
+from kfops.model import Diagnosis, Evidence, Finding
+from kfops.runbooks.engine import Engine
+from kfops.runbooks.registry import find
+from kfops.settings import Settings
+from tests.scenarios.test_ladders_offline import assert_matches
+from tests.support.scenarios import Case, cases
+
+from .controlplane import ControlPlane, FakeKubelet
+from .loader import (
+    READER_USER,
+    Loaded,
+    fault_permission,
+    grant_reader,
+    load_scenario,
+    purge,
+    revoke_reader,
+    shift_time,
+)
+from .parity_proxy import ParityProxy, Read, classify
+
+CASES = cases()
+
+#: Faults only the proxy can reproduce; ``forbidden`` is RBAC's job.
+PROXY_ERRORS: Final = ("timeout", "unreachable")
+PROXY_TIMEOUTS: Final = Timeouts(connect_s=1, read_s=1, attempts=1, backoff_max_s=0.1)
+PROXY_SETTINGS: Final = Settings(probe_timeout_s=4, deadline_s=20)
+#: How long the proxy holds a timed-out read: past the reader's read timeout, never for ever.
+PROXY_HOLD_S: Final = PROXY_TIMEOUTS.read_s + 2
+#: How a failed read's headline starts, by error class (kfops.clients.errors); every one of them
+#: then names the request as "(<query>): ".
+FAILURE_HEADLINES: Final = (
+    ("RBAC forbids '", "forbidden"),
+    ("no answer in time (", "timeout"),
+    ("cannot reach the source (", "unreachable"),
+    ("credentials refused (", "unauthorized"),
+)
+
+
+def needs_proxy(faults: Sequence[Fault]) -> bool:
+    return any(f.error in PROXY_ERRORS or f.delay_s > 0 for f in faults)
+
+
+def short_timeouts(faults: Sequence[Fault]) -> bool:
+    """A lost or timed-out read: short reader timeouts, one attempt, so the case stays fast.
+
+    Not for a mere ``delaySeconds``: the snapshot reader waits it out without any read timeout,
+    so the live reader must too.
+    """
+    return any(f.error in PROXY_ERRORS for f in faults)
+
+
+@dataclass
+class LiveScenario:
+    """One scenario loaded into the cluster, and the reader that sees it as the snapshot says."""
+
+    folder: Path
+    loaded: Loaded
+    settings: Settings
+    reader: LiveKubeReader
+    kubelet: FakeKubelet
+    proxy: ParityProxy | None
+
+    def traffic(self) -> str:
+        """What the scenario's kubelet and proxy served, for failure messages."""
+        lines = [f"fake kubelet:\n{self.kubelet.summary()}"]
+        if self.proxy is not None:
+            lines.append("proxy:\n" + "\n".join(self.proxy.log[-20:]))
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        if self.proxy is not None:
+            self.proxy.stop()
+        self.kubelet.stop()
+
+
+class Parity:
+    """Loads scenarios on demand; the cluster holds one at a time, so the last one is cached."""
+
+    def __init__(self, plane: ControlPlane, admin: client.ApiClient, workdir: Path) -> None:
+        self._plane = plane
+        self._admin = admin
+        self._workdir = workdir
+        self._current: LiveScenario | None = None
+
+    def scenario(self, folder: Path) -> LiveScenario:
+        if self._current is None or self._current.folder != folder:
+            self._release()
+            self._current = self._load(folder)
+        return self._current
+
+    def _load(self, folder: Path) -> LiveScenario:
+        kubelet = FakeKubelet(self._plane.pki)  # fresh: a FakeKubelet cannot forget a log
+        try:
+            loaded = load_scenario(self._admin, kubelet, folder)
+            grant_reader(self._admin, loaded.faults)
+            proxy = self._proxy(loaded.faults) if needs_proxy(loaded.faults) else None
+        except BaseException:
+            kubelet.stop()
+            raise
+        kubeconfig = self._kubeconfig(proxy.url) if proxy else self._plane.kubeconfig
+        short = short_timeouts(loaded.faults)
+        timeouts, settings = (PROXY_TIMEOUTS, PROXY_SETTINGS) if short else (Timeouts(), Settings())
+        reader = LiveKubeReader.connect(str(kubeconfig), READER_USER, timeouts, loaded.clock)
+        return LiveScenario(folder, loaded, settings, reader, kubelet, proxy)
+
+    def _proxy(self, faults: Sequence[Fault]) -> ParityProxy:
+        return ParityProxy(
+            upstream=self._plane.server,
+            ca=self._plane.pki.ca_cert,
+            identity=self._plane.users[READER_USER],
+            serving=self._plane.pki.issue("parity-proxy", "parity-proxy", server=True),
+            faults=faults,
+            hold_s=PROXY_HOLD_S,
+        )
+
+    def _kubeconfig(self, server: str) -> Path:
+        """The control plane's kubeconfig with the server replaced by the proxy."""
+        config: dict[str, Any] = yaml.safe_load(self._plane.kubeconfig.read_text())
+        for cluster in config["clusters"]:
+            cluster["cluster"]["server"] = server
+        path = self._workdir / "kubeconfig-proxy"
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
+    def _release(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None
+
+    def close(self) -> None:
+        self._release()
+        revoke_reader(self._admin)
+        purge(self._admin)
+
+
+@pytest.fixture(scope="module")
+def parity(
+    control_plane: ControlPlane, admin_api: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Parity]:
+    harness = Parity(control_plane, admin_api, tmp_path_factory.mktemp("parity"))
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _failure(evidence: Evidence) -> str:
+    """Which way the read behind a piece of evidence failed ("" if it did not)."""
+    for prefix, kind in FAILURE_HEADLINES:
+        if evidence.summary.startswith(prefix) and f"({evidence.query}): " in evidence.summary:
+            return kind
+    return "failed" if evidence.summary.startswith(f"{evidence.query} failed: ") else ""
+
+
+def shape(diagnoses: Sequence[Diagnosis]) -> list[tuple[object, ...]]:
+    """What live and offline must agree on, per diagnosis."""
+    return [
+        (
+            d.target,
+            d.conclusion.verdict.value,
+            d.conclusion.cause,
+            tuple((f.rung, f.status.value, f.branch) for f in d.findings),
+            tuple(sorted(p.action for p in d.proposals)),
+        )
+        for d in diagnoses
+    ]
+
+
+def evidence_shape(diagnoses: Sequence[Diagnosis]) -> list[tuple[object, ...]]:
+    """Per finding, the requests behind its evidence and how each failed, if it did."""
+    return [
+        (d.target, f.rung, tuple((e.query, _failure(e)) for e in f.evidence))
+        for d in diagnoses
+        for f in d.findings
+    ]
+
+
+def _mentions_forbidden(diagnoses: Sequence[Diagnosis]) -> list[str]:
+    texts = [(f.rung, f.summary) for d in diagnoses for f in d.findings]
+    texts += [(f.rung, e.summary) for d in diagnoses for f in d.findings for e in f.evidence]
+    return [f"{rung}: {text}" for rung, text in texts if "forbid" in text.lower()]
+
+
+def _explain(live: Sequence[Diagnosis], offline: Sequence[Diagnosis]) -> str:
+    lines = []
+    for ours, theirs in zip(live, offline, strict=False):
+        lines.append(
+            f"{ours.target}: live {ours.conclusion.summary!r}\n  offline {theirs.conclusion.summary!r}"
+        )
+        by_rung: dict[str, Finding] = {f.rung: f for f in theirs.findings}
+        for finding in ours.findings:
+            other = by_rung.get(finding.rung)
+            if other is None or (other.status, other.branch) != (finding.status, finding.branch):
+                offline_summary = other.summary if other else "(no such rung)"
+                lines.append(f"  {finding.rung}: live {finding.summary!r}\n    offline {offline_summary!r}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def diagnose_both(
+    parity: Parity, folder: Path, ladder_id: str, target: str | None
+) -> tuple[LiveScenario, list[Diagnosis]]:
+    """Diagnose a scenario live and offline, assert they agree, and return the live diagnoses."""
+    live = parity.scenario(folder)
+    ladder = find(ladder_id)
+    offline = Engine(SnapshotKubeReader.open(folder), live.settings).diagnose(ladder, target)
+    diagnoses = Engine(live.reader, live.settings).diagnose(ladder, target)
+    why = f"{_explain(diagnoses, offline)}\n{live.traffic()}"
+    assert shape(diagnoses) == shape(offline), why
+    assert evidence_shape(diagnoses) == evidence_shape(offline), why
+    return live, diagnoses
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_live_diagnosis_matches_offline(case: Case, parity: Parity) -> None:
+    target = case.option(f"--{find(case.ladder).target_input}")
+    live, diagnoses = diagnose_both(parity, case.scenario, case.ladder, target)
+
+    assert_matches(diagnoses, case)
+    if not live.loaded.faults:
+        assert not _mentions_forbidden(diagnoses), "the shipped ClusterRole is not enough"
+    if live.proxy is not None:
+        held = [line for line in live.proxy.log if line.startswith("fault ")]
+        assert held, "the proxy never replayed a fault: the timeout came from somewhere else"
+
+
+#: Fault kinds no scenario folder has yet, replayed on copies of scenarios that do exist:
+#: (scenario folder, target, the fault, how the live read must fail).
+VARIANTS: Final = (
+    (
+        "timeout-events",
+        "gpu-a100-1",
+        {"verb": "list", "resource": "events", "error": "unreachable", "message": "connection reset by peer"},
+        "unreachable",
+    ),
+    (
+        "device-plugin-crashloop",
+        "gpu-t4-2",
+        {"verb": "log", "resource": "pods/log", "error": "forbidden", "message": "pods/log is forbidden"},
+        "forbidden",
+    ),
+)
+
+
+def _variant(tmp_path: Path, scenario: str, fault: dict[str, str]) -> Path:
+    """A copy of a scenario folder whose only fault is ``fault``."""
+    source = next(c.scenario for c in CASES if c.scenario.name == scenario)
+    folder = tmp_path / scenario
+    shutil.copytree(source, folder)
+    meta_path = folder / "kfops-snapshot.yaml"
+    meta = yaml.safe_load(meta_path.read_text(encoding="utf-8"))
+    meta["faults"] = [fault]
+    meta_path.write_text(yaml.safe_dump(meta), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("scenario", "target", "fault", "failure"), VARIANTS, ids=[f"{v[0]}-{v[3]}" for v in VARIANTS]
+)
+def test_other_fault_kinds_replay_live_as_offline(
+    scenario: str, target: str, fault: dict[str, str], failure: str, parity: Parity, tmp_path: Path
+) -> None:
+    """An ``unreachable`` read (the proxy drops the connection) and a refused ``log`` (RBAC
+    without ``get pods/log``) come out the same live and offline."""
+    folder = _variant(tmp_path, scenario, fault)
+    _, diagnoses = diagnose_both(parity, folder, "gpu-node-down", target)
+    failures = {_failure(e) for d in diagnoses for f in d.findings for e in f.evidence}
+    assert failure in failures, "the fault was not replayed"
+
+
+# --------------------------------------------------------------------------- the harness's own rules
+
+
+def test_timestamps_move_by_whole_seconds_and_keep_their_format() -> None:
+    """MicroTime fields must keep six fraction digits; other text must not be touched."""
+    later = timedelta(seconds=90)
+    assert shift_time("2026-11-20T03:11:55.718913Z", later) == "2026-11-20T03:13:25.718913Z"
+    assert shift_time("2026-11-20T23:59:59Z", timedelta(seconds=1)) == "2026-11-21T00:00:00Z"
+    assert shift_time("2026-11-20T03:11:55+02:00", -later) == "2026-11-20T03:10:25+02:00"
+    assert shift_time("kubelet is posting ready status", later) == "kubelet is posting ready status"
+    assert shift_time("2026-11-20", later) == "2026-11-20"
+
+
+def test_faults_name_the_rbac_permission_they_refuse() -> None:
+    def fault(verb: str, resource: str) -> Fault:
+        return Fault(verb=verb, resource=resource, error="forbidden", message="")
+
+    assert fault_permission(fault("list", "nodes")) == ("", "nodes", "list")
+    assert fault_permission(fault("get", "leases.coordination.k8s.io")) == (
+        "coordination.k8s.io",
+        "leases",
+        "get",
+    )
+    assert fault_permission(fault("log", "pods/log")) == ("", "pods/log", "get")
+
+
+def test_the_proxy_reads_paths_as_the_snapshot_reader_names_them() -> None:
+    assert classify("/api/v1/events?fieldSelector=involvedObject.kind=Node") == Read("list", "events", None)
+    assert classify("/api/v1/namespaces/default/events") == Read("list", "events", "default")
+    assert classify("/api/v1/nodes/gpu-a100-1") == Read("get", "nodes", None)
+    assert classify("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/gpu-a100-1") == Read(
+        "get", "leases.coordination.k8s.io", "kube-node-lease"
+    )
+    assert classify("/api/v1/namespaces/gpu-operator/pods/p/log?container=c") == Read(
+        "log", "pods/log", "gpu-operator"
+    )
+    assert classify("/api/v1/namespaces/default") == Read("get", "namespaces", None)
+    assert classify("/version") is None
