@@ -6,9 +6,9 @@ Every setting says its unit and why it has its default (the kopf rule).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -66,6 +66,51 @@ class Settings:
     #: seconds an execution lock (a Lease per target) is held before another run may take it over.
     lock_duration_s: int = 300
 
+    # --- `kfops serve` (Slack, PagerDuty, Alertmanager) ---
+    #: secrets: read from their conventional environment variables (ENV_NAMES), never logged or shown
+    slack_bot_token: str = field(default="", repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_app_token: str = field(default="", repr=False)  # Socket Mode (xapp-…)
+    pagerduty_webhook_secret: str = field(default="", repr=False)
+    pagerduty_api_token: str = field(default="", repr=False)
+    alertmanager_token: str = field(default="", repr=False)
+    #: signs approval-button values (HMAC); empty: derived from the Slack signing secret
+    button_secret: str = field(default="", repr=False)
+    #: API base URLs (tests point them at loopback recording servers)
+    slack_api_url: str = "https://slack.com/api/"
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    #: the PagerDuty user email notes are written as (the REST API's required From header)
+    pagerduty_from_email: str = ""
+    #: the channel where alert-triggered diagnoses and their approval buttons are posted
+    slack_channel: str = ""
+    #: who may approve from Slack: user ids and user-group ids, comma-separated
+    slack_approvers: str = ""
+    slack_approver_groups: str = ""
+    #: Slack user id → Kubernetes user executions impersonate ("U01=alice,U02=bob"); without an
+    #: entry the execution runs as kfops' own service account and the audit record says so
+    slack_identity_map: str = ""
+    #: Profile owner (email) → Slack user id, for mentioning the owners of what broke
+    slack_owner_map: str = ""
+    #: who to mention besides the owners (e.g. "<!subteam^S0ONCALL>")
+    slack_oncall_mention: str = ""
+    #: the queue in front of the engine: bound, workers, and the window identical requests share
+    queue_size: int = 100
+    workers: int = 2
+    coalesce_window_s: float = 120.0
+    #: where the bot reads: a kubeconfig/context, or (demos, tests) a snapshot directory
+    kubeconfig: str = ""
+    context: str = ""
+    snapshot_dir: str = ""
+    #: optional YAML file of alert → runbook routing rules (docs/chatops.md)
+    routes_file: str = ""
+
+    #: settings read from conventional environment variables rather than KFOPS_<NAME>
+    ENV_NAMES: ClassVar[dict[str, str]] = {
+        "slack_bot_token": "SLACK_BOT_TOKEN",
+        "slack_signing_secret": "SLACK_SIGNING_SECRET",
+        "slack_app_token": "SLACK_APP_TOKEN",
+    }
+
     @classmethod
     def load(cls, path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
         environ = dict(os.environ if environ is None else environ)
@@ -79,11 +124,8 @@ class Settings:
             if not isinstance(data, dict):
                 raise SettingsError(f"settings file {file} must hold a mapping")
             settings = settings._with(data, str(file))
-        env = {
-            f.name: environ[f"KFOPS_{f.name.upper()}"]
-            for f in fields(cls)
-            if f"KFOPS_{f.name.upper()}" in environ
-        }
+        names = {f.name: cls.ENV_NAMES.get(f.name, f"KFOPS_{f.name.upper()}") for f in fields(cls)}
+        env = {name: environ[var] for name, var in names.items() if var in environ}
         return settings._with(env, "environment")
 
     def _with(self, values: dict[str, Any], origin: str) -> Settings:
