@@ -1,0 +1,113 @@
+"""The surfaces of `kfops serve`, wired to the service: Slack, PagerDuty, Alertmanager.
+
+Adapters give the HTTP server one shape, `handle(raw, headers) -> (status, body)`, raising
+QueueFull when nothing more can be accepted (503, the sender retries). Notifiers post a run's
+result back where the request came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kfops.bot.alertmanager import AlertmanagerWebhook
+from kfops.bot.dispatch import QueueFull
+from kfops.bot.pagerduty import PagerDutyClient, PagerDutyError, PagerDutyWebhook, WebhookEvent
+from kfops.bot.requests import DiagnosisRequest
+from kfops.bot.runs import Run
+from kfops.bot.service import Service
+from kfops.render.pagerduty import incident_note
+
+log = logging.getLogger("kfops.serve")
+
+
+class AlertmanagerAdapter:
+    def __init__(self, service: Service, hook: AlertmanagerWebhook) -> None:
+        self.service = service
+        self.hook = hook
+
+    def handle(self, raw: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        verdict = self.hook.accept(raw, headers)
+        if verdict.status != 200 or not verdict.requests:
+            return verdict.status, verdict.body
+        runs = []
+        try:
+            for request in verdict.requests:
+                runs.append(self.service.submit(request).run_id)
+        except QueueFull:
+            # Alertmanager retries a 503; what was already queued coalesces with the retry.
+            self.hook.release(verdict)
+            raise
+        return 200, {**verdict.body, "runs": runs}
+
+
+class PagerDutyAdapter:
+    """Answer PagerDuty within its 5 s; fetch the incident's alerts and route them afterwards."""
+
+    def __init__(self, service: Service, hook: PagerDutyWebhook) -> None:
+        self.service = service
+        self.hook = hook
+
+    def handle(self, raw: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        verdict = self.hook.accept(raw, headers)
+        if verdict.event is None:
+            return verdict.status, verdict.body
+        if self.service.dispatcher.depth >= self.service.settings.queue_size:
+            self.hook.release(verdict.event)  # PagerDuty retries the 503 and we run it then
+            raise QueueFull("the diagnosis queue is full; retry shortly")
+        self.service.triage.submit(self._triage, verdict.event)
+        return verdict.status, verdict.body
+
+    def _triage(self, event: WebhookEvent) -> None:
+        incident = event.incident_id or ""
+        try:
+            requests = self.hook.triage(event)
+        except PagerDutyError as exc:
+            self._tell(incident, f"kfops could not triage this incident: {exc}")
+            return
+        if not requests:
+            self._tell(incident, "kfops found no runbook for this incident's alerts (see its routing rules)")
+        for request in requests:
+            try:
+                self.service.submit(request)
+            except QueueFull as exc:
+                self._tell(incident, f"kfops is overloaded and did not diagnose {request.ladder}: {exc}")
+
+    def _tell(self, incident: str, text: str) -> None:
+        try:
+            self.hook.client.add_note(incident, text)
+        except PagerDutyError as exc:
+            log.warning("could not post a PagerDuty note", extra={"incident": incident, "error": str(exc)})
+
+
+class PagerDutyNotifier:
+    """A concise note on the incident that asked: verdict, cause, evidence, proposals, run id."""
+
+    def __init__(self, client: PagerDutyClient) -> None:
+        self.client = client
+
+    def notify(self, run: Run, request: DiagnosisRequest) -> None:
+        incident = request.reply.pagerduty_incident
+        if not incident:
+            return
+        note = incident_note(
+            run.diagnoses, run_id=run.run_id, slack_link=run.links.get("slack"), error=run.error
+        )
+        self.client.add_note(incident, note)
+        run.links.setdefault("pagerduty", incident)
+
+
+def alertmanager_adapter(service: Service) -> AlertmanagerAdapter | None:
+    if not service.settings.alertmanager_token:
+        return None
+    return AlertmanagerAdapter(service, AlertmanagerWebhook(service.settings))
+
+
+def pagerduty_adapter(service: Service) -> PagerDutyAdapter | None:
+    settings = service.settings
+    if not settings.pagerduty_webhook_secret:
+        return None
+    client = PagerDutyClient(settings)
+    service.notifiers.append(PagerDutyNotifier(client))
+    return PagerDutyAdapter(service, PagerDutyWebhook(settings, client=client))
