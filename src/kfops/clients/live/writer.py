@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from kfops.clients.errors import ConfigurationError
 from kfops.clients.live.transport import Transport, load_configuration
 from kfops.clients.protocols import AccessCheck, Fetched, Identity
 from kfops.clients.resources import ResourceRef
@@ -32,10 +33,16 @@ class LiveKubeWriter:
         headers: dict[str, str] = {}
         if impersonate_user:
             headers["Impersonate-User"] = impersonate_user
-            # One header per group is the protocol; the client sends a single comma-joined value
-            # only for one group, which is all settings map today.
+            # The protocol repeats Impersonate-Group once per group; the client's header dict
+            # holds one value per name, and a comma-joined value would name one bogus group.
+            if len(impersonate_groups) > 1:
+                raise ConfigurationError(
+                    f"impersonating {impersonate_user} with {len(impersonate_groups)} groups is not "
+                    "supported; "
+                    "map the user to one group (slack_identity_map: U01=alice|oncall)"
+                )
             if impersonate_groups:
-                headers["Impersonate-Group"] = ",".join(impersonate_groups)
+                headers["Impersonate-Group"] = impersonate_groups[0]
         self._transport = Transport(configuration, origin, timeouts, headers)
         self.impersonating = impersonate_user
 
