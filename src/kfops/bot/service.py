@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ class Service:
         self.metrics = Metrics(lambda: self.dispatcher.depth)
         self.triage = ThreadPoolExecutor(4, thread_name_prefix="kfops-triage")
         self.notifiers: list[Any] = []  # objects with notify(run, request); see the surfaces
+        self.on_stop: list[Callable[[], None]] = []  # surfaces' own cleanup
 
     # -------------------------------------------------------------- requests
     def submit(self, request: DiagnosisRequest) -> Submitted:
@@ -137,6 +139,8 @@ class Service:
     def stop(self) -> list[Run]:
         handed_back = self.dispatcher.stop(timeout=self.settings.deadline_s + 5)
         self.triage.shutdown(wait=False, cancel_futures=True)
+        for cleanup in self.on_stop:
+            cleanup()
         return handed_back
 
 

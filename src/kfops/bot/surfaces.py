@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kfops.bot.alertmanager import AlertmanagerWebhook
@@ -96,6 +97,30 @@ class PagerDutyNotifier:
         )
         self.client.add_note(incident, note)
         run.links.setdefault("pagerduty", incident)
+
+
+def slack_surface(service: Service) -> tuple[Any, Any]:
+    """The Bolt app and its Starlette handler, or (None, None) when Slack is not configured."""
+    settings = service.settings
+    if not settings.slack_bot_token or not (settings.slack_signing_secret or settings.slack_app_token):
+        return None, None
+    from slack_bolt.adapter.starlette import SlackRequestHandler
+
+    from kfops.bot.slack_app import DispatcherServices, build_slack_app, live_gates, web_client
+    from kfops.bot.slack_notify import SlackNotifier
+
+    client = web_client(settings)
+    notifier = SlackNotifier(client, settings)
+    service.notifiers.append(notifier)
+    executor = ThreadPoolExecutor(8, thread_name_prefix="kfops-slack")
+    service.on_stop.append(lambda: executor.shutdown(wait=False, cancel_futures=True))
+    services = DispatcherServices(service.submit, service.runs, live_gates(settings), settings)
+    # token_verification=False: Bolt checks the token on the first request instead of at start-up,
+    # so the server starts (and /readyz explains) even while Slack is unreachable.
+    app = build_slack_app(
+        settings, services, client=client, notifier=notifier, executor=executor, token_verification=False
+    )
+    return app, SlackRequestHandler(app)
 
 
 def alertmanager_adapter(service: Service) -> AlertmanagerAdapter | None:

@@ -228,3 +228,38 @@ def main() -> None:
 
 # The gate's commands live in their own module; importing it registers them on `app`.
 from kfops.cli import remediate as _remediate  # noqa: E402, F401
+
+
+@app.command()
+def status(
+    run_id: Annotated[str, typer.Argument(help="A run id (kf-YYYYMMDD-HHMMSS-xxxxxx) from any surface.")],
+    config: Annotated[Path | None, typer.Option(help="Settings file (YAML); also KFOPS_CONFIG.")] = None,
+) -> None:
+    """Show what a run concluded: the same run id links Slack, PagerDuty and the audit log."""
+    import json
+
+    from kfops.bot.runs import RunStore
+
+    settings = _settings(config)
+    found = RunStore(Path(settings.state_dir) / "runs.jsonl").lookup(run_id)
+    if found is None:
+        fail(f"no run {run_id} in {settings.state_dir}/runs.jsonl (runs are recorded by `kfops serve`)")
+    typer.echo(json.dumps(found, indent=2))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",  # noqa: S104 — a server
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    socket_mode: Annotated[
+        bool,
+        typer.Option(
+            "--socket-mode", help="Receive Slack over Socket Mode (SLACK_APP_TOKEN), no ingress needed."
+        ),
+    ] = False,
+    config: Annotated[Path | None, typer.Option(help="Settings file (YAML); also KFOPS_CONFIG.")] = None,
+) -> None:
+    """Run the bot: Slack, PagerDuty and Alertmanager webhooks, /metrics, /healthz, /readyz."""
+    from kfops.bot.main import run_server
+
+    raise typer.Exit(run_server(_settings(config), host, port, socket_mode))
