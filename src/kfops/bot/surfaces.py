@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
 from kfops.bot.alertmanager import AlertmanagerWebhook
 from kfops.bot.dispatch import QueueFull
 from kfops.bot.pagerduty import PagerDutyClient, PagerDutyError, PagerDutyWebhook, WebhookEvent
@@ -99,20 +103,39 @@ class PagerDutyNotifier:
         run.links.setdefault("pagerduty", incident)
 
 
+class ThreadedSlackHandler:
+    """Bolt's Starlette handler, but dispatching on a worker thread.
+
+    Bolt's own adapter calls the synchronous App.dispatch on the event loop, so concurrent
+    commands queue behind each other (p50 ack 554 ms under 50 concurrent commands); here the
+    event loop only reads and writes, and acks stay within Slack's 3 s under load.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def handle(self, request: Request) -> Response:
+        from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+        bolt_request = to_bolt_request(request, await request.body())
+        bolt_response = await run_in_threadpool(self.app.dispatch, bolt_request)
+        return to_starlette_response(bolt_response)
+
+
 def slack_surface(service: Service) -> tuple[Any, Any]:
     """The Bolt app and its Starlette handler, or (None, None) when Slack is not configured."""
     settings = service.settings
     if not settings.slack_bot_token or not (settings.slack_signing_secret or settings.slack_app_token):
         return None, None
-    from slack_bolt.adapter.starlette import SlackRequestHandler
-
     from kfops.bot.slack_app import DispatcherServices, build_slack_app, live_gates, web_client
     from kfops.bot.slack_notify import SlackNotifier
 
     client = web_client(settings)
     notifier = SlackNotifier(client, settings)
     service.notifiers.append(notifier)
-    executor = ThreadPoolExecutor(8, thread_name_prefix="kfops-slack")
+    # Listeners ack first, then post to Slack (I/O-bound); enough threads that a burst of commands
+    # never waits behind earlier commands' posting before it can ack.
+    executor = ThreadPoolExecutor(32, thread_name_prefix="kfops-slack")
     service.on_stop.append(lambda: executor.shutdown(wait=False, cancel_futures=True))
     services = DispatcherServices(service.submit, service.runs, live_gates(settings), settings)
     # token_verification=False: Bolt checks the token on the first request instead of at start-up,
@@ -120,7 +143,7 @@ def slack_surface(service: Service) -> tuple[Any, Any]:
     app = build_slack_app(
         settings, services, client=client, notifier=notifier, executor=executor, token_verification=False
     )
-    return app, SlackRequestHandler(app)
+    return app, ThreadedSlackHandler(app)
 
 
 def alertmanager_adapter(service: Service) -> AlertmanagerAdapter | None:
