@@ -174,8 +174,11 @@ def test_cordon_executes_once_verifies_and_audits(
     people: People, core: client.CoreV1Api, gpu_node: str, settings: Settings
 ) -> None:
     gate, alice = people.gate("alice"), people.who("alice")
+    observed: list[Executed] = []
+    gate.observers.append(observed.append)
     executed = run_low_risk(gate, alice, proposal("node.cordon", f"node/{gpu_node}"))
     assert executed.outcome.ok and executed.verification.ok
+    assert observed == [executed]
     assert executed.verification.summary == f"node {gpu_node} is cordoned (spec.unschedulable=true)"
     assert executed.executed_as == "alice"
     assert unschedulable(core, gpu_node)

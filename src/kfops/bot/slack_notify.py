@@ -33,6 +33,9 @@ from kfops.bot.buttons import ApprovalClaim, button_secret
 from kfops.bot.requests import DiagnosisRequest
 from kfops.bot.runs import Run
 from kfops.bot.slack_app import APPROVE_ACTION, parse_pairs
+from kfops.clients.errors import ReaderError
+from kfops.clients.protocols import KubeReader
+from kfops.clients.resources import PROFILES
 from kfops.model import Diagnosis, Mode, Proposal, Risk, Verdict
 from kfops.render.slack import (
     Block,
@@ -56,6 +59,28 @@ OWNER_LABELS = ("owner", "owner_email", "profile_owner")
 def label_owners(run: Run, request: DiagnosisRequest) -> list[str]:
     """Owner emails named by the request's alert labels (the default owners hook)."""
     return [value for key, value in request.labels if key in OWNER_LABELS and "@" in value]
+
+
+NAMESPACE_LABELS = ("namespace", "exported_namespace")
+
+
+def profile_owners(reader: KubeReader) -> OwnerHook:
+    """Owners of the Profiles whose namespaces the alert names (Profile name = namespace), plus
+    any owner the labels name directly. A Profile that cannot be read names no owner."""
+
+    def owners(run: Run, request: DiagnosisRequest) -> list[str]:
+        found = label_owners(run, request)
+        for namespace in dict.fromkeys(v for k, v in request.labels if k in NAMESPACE_LABELS and v):
+            try:
+                profile = reader.get(PROFILES, namespace).value
+            except ReaderError:
+                continue
+            owner = ((profile.get("spec") or {}).get("owner") or {}).get("name")
+            if isinstance(owner, str) and owner:
+                found.append(owner)
+        return found
+
+    return owners
 
 
 @dataclass

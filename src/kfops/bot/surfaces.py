@@ -122,22 +122,41 @@ class ThreadedSlackHandler:
         return to_starlette_response(bolt_response)
 
 
+def observed(gates: Any, service: Service) -> Any:
+    """The gate factory, with each gate counting its executions in the service's metrics."""
+
+    def make(user: Any) -> Any:
+        gate, identity = gates(user)
+
+        def count(executed: Any) -> None:
+            outcome = "ok" if executed.outcome.ok and executed.verification.ok else "failed"
+            service.metrics.remediations.labels(executed.plan.proposal.action, outcome).inc()
+
+        gate.observers.append(count)
+        return gate, identity
+
+    return make
+
+
 def slack_surface(service: Service) -> tuple[Any, Any]:
     """The Bolt app and its Starlette handler, or (None, None) when Slack is not configured."""
     settings = service.settings
     if not settings.slack_bot_token or not (settings.slack_signing_secret or settings.slack_app_token):
         return None, None
     from kfops.bot.slack_app import DispatcherServices, build_slack_app, live_gates, web_client
-    from kfops.bot.slack_notify import SlackNotifier
+    from kfops.bot.slack_notify import SlackNotifier, label_owners, profile_owners
 
     client = web_client(settings)
-    notifier = SlackNotifier(client, settings)
+    owners = profile_owners(service.reader) if service.reader is not None else label_owners
+    notifier = SlackNotifier(client, settings, owners=owners)
     service.notifiers.append(notifier)
     # Listeners ack first, then post to Slack (I/O-bound); enough threads that a burst of commands
     # never waits behind earlier commands' posting before it can ack.
     executor = ThreadPoolExecutor(32, thread_name_prefix="kfops-slack")
     service.on_stop.append(lambda: executor.shutdown(wait=False, cancel_futures=True))
-    services = DispatcherServices(service.submit, service.runs, live_gates(settings), settings)
+    services = DispatcherServices(
+        service.submit, service.runs, observed(live_gates(settings), service), settings
+    )
     # token_verification=False: Bolt checks the token on the first request instead of at start-up,
     # so the server starts (and /readyz explains) even while Slack is unreachable.
     app = build_slack_app(

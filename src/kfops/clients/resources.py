@@ -36,7 +36,10 @@ EVENTS = ResourceRef("", "v1", "events", "Event", namespaced=True)
 LEASES = ResourceRef("coordination.k8s.io", "v1", "leases", "Lease", namespaced=True)
 DAEMONSETS = ResourceRef("apps", "v1", "daemonsets", "DaemonSet", namespaced=True)
 
-ALL = (NODES, PODS, EVENTS, LEASES, DAEMONSETS)
+#: Kubeflow Profiles (cluster-scoped, named like their namespace): who owns what broke.
+PROFILES = ResourceRef("kubeflow.org", "v1", "profiles", "Profile", namespaced=False)
+
+ALL = (NODES, PODS, EVENTS, LEASES, DAEMONSETS, PROFILES)
 
 
 def by_plural(qualified: str) -> ResourceRef | None:

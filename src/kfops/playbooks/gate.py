@@ -82,6 +82,8 @@ class Gate:
         self.control = Control(writer, settings)
         self.lock = TargetLock(writer, settings)
         self.audit = AuditLog(Path(settings.audit_path))
+        #: called with every execution's result (e.g. the bot's metrics)
+        self.observers: list[Callable[[Executed], None]] = []
 
     def _context(self) -> Context:
         return Context(self.reader, self.settings, self.clock(), self.options)
@@ -255,7 +257,10 @@ class Gate:
             breakerOpened=opened,
         )
         self._event(proposal, plan, outcome, verification, executed_as)
-        return Executed(plan, outcome, verification, executed_as, opened)
+        executed = Executed(plan, outcome, verification, executed_as, opened)
+        for observer in self.observers:
+            observer(executed)
+        return executed
 
     def _recheck(self, playbook: Playbook, proposal: Proposal, record: Record) -> Plan:
         """Re-plan from fresh reads: a different plan means the cluster changed since approval."""
