@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint control-plane bench docs clean
+.PHONY: install demo test lint control-plane prometheus bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kfops needs Python >= 3.11"'
@@ -23,13 +23,17 @@ demo: install
 control-plane:
 	bash scripts/testenv/build-control-plane.sh >/dev/null
 
+# Prometheus and promtool from Debian's package, when missing (the Prometheus tests and rule tests).
+prometheus:
+	bash scripts/testenv/install-prometheus.sh >/dev/null
+
 lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: install control-plane lint
+test: install control-plane prometheus lint
 	$(PY) -m pytest
 
 docs: install

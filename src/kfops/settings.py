@@ -37,6 +37,15 @@ class Settings:
     #: hours of node events the ladder looks at.
     events_window_h: float = 6.0
 
+    # --- Prometheus (optional: without a URL the Prometheus rungs say they were skipped) ---
+    prometheus_url: str = ""
+    prometheus_token: str = field(default="", repr=False)  # bearer token
+    prometheus_username: str = ""  # basic auth
+    prometheus_password: str = field(default="", repr=False)
+    prometheus_ca_file: str = ""  # CA bundle for an https URL with a private CA
+    #: minutes of history the Prometheus rungs look at (Xid, readiness flapping, utilisation)
+    prometheus_window_min: float = 60.0
+
     # --- the remediation gate (playbooks) ---
     #: namespace of kfops' own state: approval records, locks (Leases), the pause/breaker switch.
     namespace: str = "kfops"

@@ -429,7 +429,9 @@ def load_scenario(api_client: client.ApiClient, kubelet: FakeKubelet, snapshot_d
         now=store.meta.captured_at + delta,
         delta=delta,
         namespaces=tuple(sorted(namespaces)),
-        faults=store.meta.faults,
+        # Prometheus faults are replayed by the scenario's recorded Prometheus in both runs;
+        # only Kubernetes faults need reproducing against the live API server.
+        faults=tuple(f for f in store.meta.faults if f.resource != "prometheus"),
     )
 
 

@@ -28,6 +28,7 @@ from kubernetes import client
 from kfops.clients.live.kube import LiveKubeReader
 from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.snapshot.store import Fault
+from kfops.clients.sources import open_prometheus
 from kfops.clients.timeouts import Timeouts
 from kfops.model import Diagnosis, Evidence, Finding
 from kfops.runbooks.engine import Engine
@@ -240,8 +241,11 @@ def diagnose_both(
     """Diagnose a scenario live and offline, assert they agree, and return the live diagnoses."""
     live = parity.scenario(folder)
     ladder = find(ladder_id)
-    offline = Engine(SnapshotKubeReader.open(folder), live.settings).diagnose(ladder, target)
-    diagnoses = Engine(live.reader, live.settings).diagnose(ladder, target)
+    snapshot = SnapshotKubeReader.open(folder)
+    # Prometheus is not what parity tests: both runs read the scenario's recorded answers.
+    prom = open_prometheus(live.settings, snapshot)
+    offline = Engine(snapshot, live.settings, prom).diagnose(ladder, target)
+    diagnoses = Engine(live.reader, live.settings, prom).diagnose(ladder, target)
     why = f"{_explain(diagnoses, offline)}\n{live.traffic()}"
     assert shape(diagnoses) == shape(offline), why
     assert evidence_shape(diagnoses) == evidence_shape(offline), why

@@ -10,9 +10,11 @@ from __future__ import annotations
 import pytest
 
 from kfops.clients.snapshot.kube import SnapshotKubeReader
+from kfops.clients.sources import open_prometheus
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
+from kfops.settings import Settings
 from tests.support.scenarios import Case, cases
 
 CASES = cases()
@@ -43,7 +45,9 @@ def test_there_are_enough_scenarios() -> None:
 def test_offline_diagnosis(case: Case) -> None:
     ladder = find(case.ladder)
     reader = SnapshotKubeReader.open(case.scenario)
-    diagnoses = Engine(reader).diagnose(ladder, case.option(f"--{ladder.target_input}"))
+    settings = Settings()
+    prom = open_prometheus(settings, reader)  # the snapshot's recorded answers, as the CLI opens them
+    diagnoses = Engine(reader, settings, prom).diagnose(ladder, case.option(f"--{ladder.target_input}"))
     assert_matches(diagnoses, case)
     for diagnosis in diagnoses:
         if diagnosis.conclusion.verdict.value == "healthy":

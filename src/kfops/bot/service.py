@@ -19,8 +19,9 @@ from kfops.bot.metrics import Metrics
 from kfops.bot.requests import DiagnosisRequest
 from kfops.bot.runs import Run, RunStore
 from kfops.clients.errors import ConfigurationError, ReaderError, SnapshotError
-from kfops.clients.protocols import KubeReader
+from kfops.clients.protocols import KubeReader, PromReader
 from kfops.clients.resources import NODES
+from kfops.clients.sources import open_prometheus
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
@@ -37,9 +38,16 @@ class Check:
 
 
 class Service:
-    def __init__(self, settings: Settings, reader: KubeReader | None = None, reader_error: str = "") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        reader: KubeReader | None = None,
+        reader_error: str = "",
+        prom: PromReader | None = None,
+    ) -> None:
         self.settings = settings
         self.reader = reader
+        self.prom = prom
         self.reader_error = reader_error
         self.runs = RunStore(Path(settings.state_dir) / "runs.jsonl")
         self.dispatcher = Dispatcher(
@@ -74,7 +82,7 @@ class Service:
             raise ConfigurationError(f"kfops cannot read the cluster: {self.reader_error}")
         ladder = find(request.ladder)
         started = time.monotonic()
-        diagnoses = Engine(self.reader, self.settings).diagnose(ladder, request.target)
+        diagnoses = Engine(self.reader, self.settings, self.prom).diagnose(ladder, request.target)
         self.metrics.duration.labels(ladder.id).observe(time.monotonic() - started)
         for diagnosis in diagnoses:
             self.metrics.diagnoses.labels(ladder.id, diagnosis.conclusion.verdict.value).inc()
@@ -160,4 +168,4 @@ def make_reader(settings: Settings) -> tuple[KubeReader | None, str]:
 
 def build_service(settings: Settings) -> Service:
     reader, error = make_reader(settings)
-    return Service(settings, reader, error)
+    return Service(settings, reader, error, open_prometheus(settings, reader))

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kfops.settings import Settings
 
 EXIT_USAGE = 2
+_UNANSWERED = frozenset({"ERROR", "SKIPPED"})  # a diagnosis with only these learned nothing
 EXIT_CANNOT_DIAGNOSE = 3
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -170,6 +171,9 @@ def diagnose(
     propose: Annotated[
         bool, typer.Option("--propose", help="Also show each proposal's exact plan, for `kfops remediate`.")
     ] = False,
+    prometheus_url: Annotated[
+        str | None, typer.Option(help="Prometheus base URL (also KFOPS_PROMETHEUS_URL); live only.")
+    ] = None,
 ) -> None:
     """Walk a diagnosis ladder and say what is broken, why, and the safest next step."""
     from kfops.diagnostics.context import TargetNotFound
@@ -186,11 +190,14 @@ def diagnose(
         fail(f"'{node}' is not a valid node name (lowercase letters, digits, '-' and '.', at most 253)")
     settings = _settings(config)
     reader = _reader(snapshot, kubeconfig, context)
+    from kfops.clients.sources import open_prometheus
+
+    prom = open_prometheus(settings, reader, prometheus_url)
     try:
-        diagnoses = Engine(reader, settings).diagnose(found, node, deadline)
+        diagnoses = Engine(reader, settings, prom).diagnose(found, node, deadline)
     except TargetNotFound as exc:
         fail(str(exc))
-    blind = [d for d in diagnoses if d.findings and len(d.errors) == len(d.findings)]
+    blind = [d for d in diagnoses if d.errors and all(f.status in _UNANSWERED for f in d.findings)]
     if blind and output is Output.text:
         fail(f"could not diagnose anything: {blind[0].findings[0].summary}", EXIT_CANNOT_DIAGNOSE)
     _emit(diagnoses, output, verbose)

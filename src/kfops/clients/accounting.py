@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
 
-from kfops.clients.protocols import Fetched, KubeReader
+from kfops.clients.protocols import Fetched, KubeReader, PromReader
 from kfops.clients.resources import ResourceRef
 from kfops.model import ProbeStats
 
@@ -114,3 +114,21 @@ class MemoKubeReader:
         return self._flight.do(
             key, lambda: self._inner.pod_log(namespace, pod, container, previous, tail_lines)
         )
+
+
+class MemoPromReader:
+    """A PromReader memoised for one diagnosis run, counted with the same accounting."""
+
+    def __init__(self, inner: PromReader, accounting: Accounting) -> None:
+        self._inner = inner
+        self._flight = SingleFlight(accounting)
+
+    def describe(self) -> str:
+        return self._inner.describe()
+
+    def query(self, promql: str) -> Fetched:
+        return self._flight.do(("prom", promql), lambda: self._inner.query(promql))
+
+    def query_range(self, promql: str, minutes: float, step_s: float) -> Fetched:
+        key = ("prom-range", promql, minutes, step_s)
+        return self._flight.do(key, lambda: self._inner.query_range(promql, minutes, step_s))

@@ -142,3 +142,33 @@ class KubeWriter(Protocol):
     ) -> Fetched: ...
 
     def evict(self, namespace: str, pod: str, *, dry_run: bool) -> Fetched: ...
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One series' value at one instant (an instant-vector element)."""
+
+    labels: dict[str, str]
+    value: float
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series over a range (a range-vector / matrix element)."""
+
+    labels: dict[str, str]
+    points: tuple[tuple[float, float], ...]  # (unix time, value)
+
+
+class PromReader(Protocol):
+    """Read-only PromQL against one Prometheus (or recorded answers in a snapshot).
+
+    `Fetched.value` is a list of Sample for `query`, a list of Series for `query_range`. An empty
+    list means the series is absent — NO_DATA, not zero.
+    """
+
+    def describe(self) -> str: ...
+
+    def query(self, promql: str) -> Fetched: ...
+
+    def query_range(self, promql: str, minutes: float, step_s: float) -> Fetched: ...

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kfops.clients.errors import ReaderError
-from kfops.clients.protocols import Fetched, KubeReader
+from kfops.clients.protocols import Fetched, KubeReader, PromReader
 from kfops.model import Evidence, Source
 from kfops.settings import Settings
 
@@ -21,6 +21,7 @@ class ProbeContext:
     target: str
     now: datetime
     settings: Settings
+    prom: PromReader | None = None  # None: no Prometheus configured (or recorded in the snapshot)
 
 
 def kube_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:
@@ -33,6 +34,19 @@ def kube_evidence(fetched: Fetched, summary: str, data: object = None) -> Eviden
     )
 
 
+def prom_evidence(fetched: Fetched, summary: str, window: str | None = None, data: object = None) -> Evidence:
+    return Evidence(
+        source=Source.PROMETHEUS,
+        query=fetched.query,
+        summary=summary,
+        observed_at=fetched.observed_at,
+        window=window,
+        data=data,
+    )
+
+
 def failure_evidence(error: ReaderError, now: datetime, source: Source = Source.KUBE) -> Evidence:
     """Evidence of a read that failed, with the upstream message kept whole."""
+    if error.resource == "prometheus":
+        source = Source.PROMETHEUS
     return Evidence(source=source, query=error.query, summary=error.headline, observed_at=now)

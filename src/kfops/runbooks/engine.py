@@ -18,9 +18,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from kfops.clients.accounting import Accounting, MemoKubeReader
+from kfops.clients.accounting import Accounting, MemoKubeReader, MemoPromReader
 from kfops.clients.errors import ReaderError
-from kfops.clients.protocols import KubeReader
+from kfops.clients.protocols import KubeReader, PromReader
 from kfops.diagnostics.context import ProbeContext, failure_evidence
 from kfops.model import (
     Conclusion,
@@ -63,10 +63,13 @@ class RungOutcome:
 
 
 class Engine:
-    def __init__(self, kube: KubeReader, settings: Settings | None = None) -> None:
+    def __init__(
+        self, kube: KubeReader, settings: Settings | None = None, prom: PromReader | None = None
+    ) -> None:
         self.settings = settings or Settings()
         self.accounting = Accounting()
         self.kube = MemoKubeReader(kube, self.accounting)
+        self.prom = MemoPromReader(prom, self.accounting) if prom is not None else None
 
     def diagnose(
         self, ladder: Ladder, target: str | None = None, deadline_s: float | None = None
@@ -102,7 +105,7 @@ class Engine:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _context(self, target: str, now: datetime) -> ProbeContext:
-        return ProbeContext(kube=self.kube, target=target, now=now, settings=self.settings)
+        return ProbeContext(kube=self.kube, target=target, now=now, settings=self.settings, prom=self.prom)
 
     def _diagnose_target(
         self,
@@ -244,7 +247,7 @@ class Engine:
             ladder=ladder.id,
             ladder_title=ladder.title,
             target=target,
-            source=self.kube.describe(),
+            source=self.kube.describe() + (f"; {self.prom.describe()}" if self.prom else ""),
             started_at=started,
             finished_at=finished,
             findings=findings,

@@ -20,7 +20,7 @@ from kfops.clients.selectors import (
 )
 from kfops.clients.snapshot.store import INDEXED_FIELDS, Entry, SnapshotStore
 
-_FAULT_ERRORS: dict[str, type[ReaderError]] = {
+FAULT_ERRORS: dict[str, type[ReaderError]] = {
     "forbidden": Forbidden,
     "timeout": ReadTimeout,
     "unreachable": Unreachable,
@@ -50,7 +50,7 @@ class SnapshotKubeReader:
             if fault.matches(verb, ref_name, namespace):
                 if fault.delay_s:
                     time.sleep(fault.delay_s)
-                error = _FAULT_ERRORS.get(fault.error)
+                error = FAULT_ERRORS.get(fault.error)
                 if error:
                     raise error(query, fault.message or fault.error, verb=verb, resource=ref_name)
 

@@ -20,6 +20,7 @@ from kfops.runbooks.gpu_node_down.node_rungs import NODE_EVENTS, NODE_PRESSURE, 
 from kfops.runbooks.gpu_node_down.probes import (
     check_node_exists,
 )
+from kfops.runbooks.gpu_node_down.prom_rungs import GPU_EXPORTER, GPU_TELEMETRY, GPU_XID, READY_HISTORY_RUNG
 from kfops.runbooks.gpu_node_down.proposals import propose
 
 
@@ -56,10 +57,23 @@ CAUSES = (
         _summary_of("gpu-operands", "A GPU operator component on the node is failing"),
     ),
     Cause(
+        "gpu-hardware-xid",
+        "a GPU reported a hardware Xid (fell off the bus, ECC, NVLink) on a Ready node",
+        _is("gpu-xid", "hardware"),
+        _summary_of("gpu-xid", "A GPU reported a hardware fault on a Ready node"),
+    ),
+    Cause(
         "gpus-unhealthy",
         "GPUs unhealthy on a Ready node",
         _is("gpu-allocatable", "gpus-unhealthy", "no-devices"),
         _summary_of("gpu-allocatable", "GPUs are unhealthy on a Ready node"),
+    ),
+    Cause(
+        "node-flapping",
+        "the node's Ready condition keeps flapping",
+        _is("ready-history", "flapping"),
+        _summary_of("ready-history", "The node is flapping"),
+        confidence="medium",
     ),
     Cause(
         "no-gpu-nodes",
@@ -81,9 +95,13 @@ LADDER = Ladder(
     target_input="node",
     rungs=(
         NODE_READY,
+        READY_HISTORY_RUNG,
         NODE_PRESSURE,
         NODE_TAINTS,
         GPU_ALLOCATABLE,
+        GPU_XID,
+        GPU_EXPORTER,
+        GPU_TELEMETRY,
         GPU_OPERANDS,
         NODE_EVENTS,
         GPU_WORKLOADS,

@@ -116,6 +116,28 @@ def _page_capacity(node: NodeFacts, inp: ProposalInput) -> Proposal:
     )
 
 
+def _reset_gpu(node: NodeFacts, inp: ProposalInput) -> Proposal:
+    """A hardware Xid is not fixed by software: reset or reboot, and RMA a GPU that does it again."""
+    finding = inp.findings.get("gpu-xid")
+    return Proposal(
+        action="gpu.reset",
+        target=f"node/{node.name}",
+        title=f"Reset the faulted GPU on {node.name} (or reboot the node); RMA it if the Xid recurs",
+        risk=Risk.MEDIUM,
+        mode=Mode.MANUAL,
+        rationale=inp.findings.fingerprints("gpu-xid"),
+        steps=(
+            f"Drain {node.name} first (kfops proposes node.drain when GPU work runs there).",
+            "On the node: nvidia-smi -r -i <gpu index> resets one idle GPU; after Xid 79 (fell off the "
+            "bus) a reboot is usually needed.",
+            "Restart the device-plugin pod afterwards so the GPU is advertised again; uncordon when "
+            "allocatable equals capacity.",
+            "If the same GPU reports the Xid again, open an RMA with its UUID: "
+            + (finding.summary if finding else "see the gpu-xid finding"),
+        ),
+    )
+
+
 def propose(inp: ProposalInput) -> tuple[Proposal, ...]:
     node: NodeFacts | None = inp.facts.get(NODE)
     pods: tuple[PodFacts, ...] = inp.facts.get(NODE_PODS) or ()
@@ -134,6 +156,10 @@ def propose(inp: ProposalInput) -> tuple[Proposal, ...]:
         out.append(_restart_plugin(node, pods, why))
         if has_gpu_work:
             out.append(_drain(node, why))
+    elif inp.cause == "gpu-hardware-xid":
+        if has_gpu_work:
+            out.append(_drain(node, why))
+        out.append(_reset_gpu(node, inp))
     elif inp.cause == "gpu-operator-operand-failure":
         report: OperandReport | None = inp.facts.get(OPERANDS)
         if report and any(o == "device-plugin" for o, _ in report.failing):
