@@ -270,3 +270,43 @@ def serve(
     from kfops.bot.main import run_server
 
     raise typer.Exit(run_server(_settings(config), host, port, socket_mode))
+
+
+@app.command()
+def capture(
+    output: Annotated[Path, typer.Option("--output", "-O", help="A new directory for the snapshot.")],
+    ladder: Annotated[
+        list[str] | None, typer.Option("--ladder", help="Runbooks to capture for (default: all).")
+    ] = None,
+    node: Annotated[str | None, typer.Option(help="Also diagnose (and capture) this node.")] = None,
+    context: Annotated[str | None, typer.Option(help="kubeconfig context to use.")] = None,
+    kubeconfig: Annotated[Path | None, typer.Option(help="kubeconfig file.")] = None,
+    prometheus_url: Annotated[
+        str | None, typer.Option(help="Prometheus base URL (also KFOPS_PROMETHEUS_URL).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Settings file (YAML); also KFOPS_CONFIG.")] = None,
+) -> None:
+    """Capture what the ladders read from a live cluster as a snapshot (secrets scrubbed)."""
+    from kfops.cli.capture import CaptureError
+    from kfops.cli.capture import capture as run_capture
+    from kfops.clients.sources import open_prometheus
+    from kfops.diagnostics.context import TargetNotFound
+    from kfops.runbooks.registry import UnknownLadder, find, ladders
+
+    settings = _settings(config)
+    try:
+        chosen = [find(name) for name in ladder] if ladder else list(ladders())
+    except UnknownLadder as exc:
+        fail(str(exc))
+    reader = _reader(None, kubeconfig, context)
+    try:
+        result = run_capture(
+            output, reader, open_prometheus(settings, reader, prometheus_url), settings, chosen, node
+        )
+    except (CaptureError, TargetNotFound) as exc:
+        fail(str(exc))
+    typer.echo(
+        f"captured {result.objects} objects, {result.logs} logs, {result.queries} Prometheus answers and "
+        f"{result.faults} refused reads into {result.path}; "
+        f"replay: kfops diagnose <runbook> --snapshot {result.path}"
+    )

@@ -1,0 +1,124 @@
+"""`kfops capture`: write what the ladders read from a live cluster as a snapshot directory.
+
+The snapshot replays offline to the same diagnosis (tests/live/test_capture.py). Secrets are
+scrubbed on the way out: Secret objects are never kept, environment values whose names look
+secret are masked, and every string goes through the renderers' redaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kfops import __version__
+from kfops.clients.protocols import KubeReader, PromReader
+from kfops.clients.snapshot.recorder import Recording, RecordingKubeReader, RecordingPromReader
+from kfops.model import Diagnosis, Ladder
+from kfops.render.redact import MASK, redact, redact_text
+from kfops.runbooks.engine import Engine
+from kfops.settings import Settings
+
+_SECRET_NAME = re.compile(r"(?i)(pass|secret|token|key|credential|auth)")
+
+
+class CaptureError(Exception):
+    """The output cannot be written (exists and is not empty, or not writable)."""
+
+
+@dataclass(frozen=True)
+class Captured:
+    path: Path
+    diagnoses: list[Diagnosis]
+    objects: int
+    logs: int
+    queries: int
+    faults: int
+
+
+def capture(
+    output: Path,
+    kube: KubeReader,
+    prom: PromReader | None,
+    settings: Settings,
+    ladders: list[Ladder],
+    target: str | None = None,
+) -> Captured:
+    if output.exists() and any(output.iterdir()):
+        raise CaptureError(f"{output} exists and is not empty: capture into a new directory")
+    recording = Recording()
+    recorded_kube = RecordingKubeReader(kube, recording)
+    recorded_prom = RecordingPromReader(prom, recording) if prom is not None else None
+    captured_at = kube.now()
+    diagnoses: list[Diagnosis] = []
+    for ladder in ladders:
+        diagnoses += Engine(recorded_kube, settings, recorded_prom).diagnose(ladder, target)
+    write(output, recording, captured_at, kube.describe(), with_prometheus=prom is not None)
+    return Captured(
+        output,
+        diagnoses,
+        len(recording.objects),
+        len(recording.logs),
+        len(recording.prometheus),
+        len(recording.faults),
+    )
+
+
+def _scrub(obj: Any) -> Any:
+    """Mask environment values whose variable names look secret, then redact by key and shape."""
+    if isinstance(obj, dict):
+        if "name" in obj and "value" in obj and _SECRET_NAME.search(str(obj["name"])):
+            obj = {**obj, "value": MASK}
+        return {k: _scrub(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_scrub(v) for v in obj]
+    return obj
+
+
+def _dump(path: Path, data: Any, header: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def write(
+    output: Path, recording: Recording, captured_at: datetime, cluster: str, *, with_prometheus: bool
+) -> None:
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for (_, kind, _, _), obj in sorted(recording.objects.items()):
+            by_kind[kind].append(redact(_scrub(obj)))
+        for kind, items in by_kind.items():
+            _dump(output / f"{kind.lower()}s.yaml", {"apiVersion": "v1", "kind": "List", "items": items})
+        for (namespace, pod, container, previous), text in recording.logs.items():
+            name = f"{container}.previous.log" if previous else f"{container}.log"
+            path = output / "logs" / namespace / pod / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(redact_text(text), encoding="utf-8")
+        if with_prometheus:
+            entries = [
+                {"query": query, "type": kind, "result": redact(result)}
+                for (kind, query), result in sorted(recording.prometheus.items())
+            ]
+            _dump(
+                output / "prometheus" / "queries.yaml",
+                entries,
+                "# Recorded by kfops capture (docs/snapshots.md)\n",
+            )
+        _dump(
+            output / "kfops-snapshot.yaml",
+            {
+                "capturedAt": captured_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "cluster": cluster,
+                "kfopsVersion": __version__,
+                "description": f"captured by kfops capture from {cluster}",
+                "faults": list(recording.faults.values()),
+            },
+        )
+    except OSError as exc:
+        raise CaptureError(f"cannot write the snapshot to {output}: {exc}") from exc
