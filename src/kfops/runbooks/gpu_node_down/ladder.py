@@ -118,6 +118,7 @@ LADDER = Ladder(
         "KubeNodeUnreachable",
         "KfopsGPUNodeNotReady",
         "KfopsGPUAllocatableBelowCapacity",
+        "KfopsGPUCriticalXid",
     ),
     mitigation=(
         "Cordon the node so nothing new lands on it.",
