@@ -118,3 +118,25 @@ def test_runs_are_recorded_for_kfops_status(tmp_path: Path) -> None:
     service.stop()
     record = service.runs.lookup(run_id)
     assert record is not None and record["status"] == "done" and record["causes"] == ["node-unreachable"]
+
+
+def test_a_long_run_reports_progress_to_notifiers_that_show_it(tmp_path: Path) -> None:
+    service, answers = _service(tmp_path, _slow_snapshot(tmp_path, 2.5))
+
+    class Progress:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str]] = []
+
+        def notify(self, run: Run, request: DiagnosisRequest) -> None:
+            return
+
+        def progress(self, run: Run, detail: str) -> None:
+            self.seen.append((run.run_id, detail))
+
+    shown = Progress()
+    service.notifiers.append(shown)
+    run_id = service.submit(_request("gpu-a100-3", "alert")).run_id
+    answers.wait(1)
+    service.stop()
+    assert shown.seen, "a run slower than the 2 s throttle showed no progress"
+    assert all(run == run_id and "probes answered" in detail for run, detail in shown.seen)

@@ -21,7 +21,7 @@ from kfops.bot.runs import Run, RunStore
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import new_run_id
 
-Diagnose = Callable[[DiagnosisRequest], list[Diagnosis]]
+Diagnose = Callable[[Run], list[Diagnosis]]  # the run's first request says what to diagnose
 Notify = Callable[[Run, DiagnosisRequest], None]
 
 
@@ -113,7 +113,7 @@ class Dispatcher:
             with self._lock:
                 run.status = "running"
             try:
-                run.diagnoses = self._diagnose(run.requests[0])
+                run.diagnoses = self._diagnose(run)
                 status = "done"
             except Exception as exc:  # noqa: BLE001 — reported to every requester, never swallowed
                 run.error = f"{type(exc).__name__}: {exc}"

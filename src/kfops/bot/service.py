@@ -77,16 +77,39 @@ class Service:
     def lookup(self, run_id: str) -> dict[str, Any] | None:
         return self.runs.lookup(run_id)
 
-    def _diagnose(self, request: DiagnosisRequest) -> list[Diagnosis]:
+    def _diagnose(self, run: Run) -> list[Diagnosis]:
         if self.reader is None:
             raise ConfigurationError(f"kfops cannot read the cluster: {self.reader_error}")
+        request = run.requests[0]
         ladder = find(request.ladder)
         started = time.monotonic()
-        diagnoses = Engine(self.reader, self.settings, self.prom).diagnose(ladder, request.target)
+        engine = Engine(self.reader, self.settings, self.prom, progress=self._progress_for(run))
+        diagnoses = engine.diagnose(ladder, request.target)
         self.metrics.duration.labels(ladder.id).observe(time.monotonic() - started)
         for diagnosis in diagnoses:
             self.metrics.diagnoses.labels(ladder.id, diagnosis.conclusion.verdict.value).inc()
         return diagnoses
+
+    def _progress_for(self, run: Run) -> Callable[[str], None]:
+        """Show a long run's progress where it was asked for, at most every 2 s (Slack allows about
+        one update per second per channel)."""
+        last = [0.0]
+
+        def progress(detail: str) -> None:
+            now = time.monotonic()
+            if now - last[0] < 2.0:
+                return
+            last[0] = now
+            for notifier in self.notifiers:
+                show = getattr(notifier, "progress", None)
+                if show is None:
+                    continue
+                try:
+                    show(run, detail)
+                except Exception as exc:  # noqa: BLE001 — progress is best effort, never fatal
+                    log.debug("progress not shown", extra={"run": run.run_id, "error": str(exc)})
+
+        return progress
 
     def _notify(self, run: Run, request: DiagnosisRequest) -> None:
         """Post a run's result on every surface the request wants; a failing surface is logged."""

@@ -182,6 +182,11 @@ class SlackNotifier:
             )
             self._update(channel, message.ts, text, blocks)
 
+    def progress(self, run: Run, detail: str) -> None:
+        """The Service's progress shape: edit every requester's progress message of this run."""
+        for request in list(run.requests):
+            self.update_progress(run.run_id, request, detail)
+
     # ----------------------------------------------------------------- results
     def notify(self, run: Run, request: DiagnosisRequest) -> None:
         """The Service's notifier shape (`service.notifiers`)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -64,9 +64,15 @@ class RungOutcome:
 
 class Engine:
     def __init__(
-        self, kube: KubeReader, settings: Settings | None = None, prom: PromReader | None = None
+        self,
+        kube: KubeReader,
+        settings: Settings | None = None,
+        prom: PromReader | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        #: told "k of n probes answered (name)" as probes finish, so a surface can show a long run
+        self.progress = progress
         self.accounting = Accounting()
         self.kube = MemoKubeReader(kube, self.accounting)
         self.prom = MemoPromReader(prom, self.accounting) if prom is not None else None
@@ -172,6 +178,8 @@ class Engine:
                 name = pending.pop(future)
                 error = future.exception()
                 results[name] = error if error is not None else future.result()
+                if self.progress is not None:
+                    self.progress(f"{len(results)} of {len(probes)} probes answered ({name})")
             now = time.monotonic()
             for future, name in list(pending.items()):
                 if name in started and now - started[name] >= timeout:
