@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kfops.bot.alertmanager import AlertmanagerWebhook, PayloadError, parse_notification
-from kfops.bot.pagerduty import Deduplicator
+from kfops.bot.dedup import Deduplicator
 from kfops.settings import Settings
 
 TOKEN = "am-token-0123456789"

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from kfops.bot.dedup import Deduplicator
 from kfops.bot.pagerduty import (
     SIGNATURE_HEADER,
-    Deduplicator,
     PagerDutyClient,
     PagerDutyConfigError,
     PagerDutyError,

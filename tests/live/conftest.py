@@ -6,6 +6,7 @@ skipped live suite would pass while testing nothing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
@@ -106,3 +107,16 @@ def api_client_for(
 @pytest.fixture(scope="session")
 def admin_api(api_client_for: Callable[[str], client.ApiClient]) -> client.ApiClient:
     return api_client_for("admin")
+
+
+@pytest.fixture
+def core(admin_api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(admin_api)
+
+
+@pytest.fixture
+def namespace(core: client.CoreV1Api) -> str:
+    """A fresh namespace per test: namespaces never finish deleting without controllers."""
+    name = f"live-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name}})
+    return name

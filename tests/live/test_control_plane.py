@@ -48,18 +48,6 @@ def eventually(attempt: Callable[[], T], timeout: float = 10.0) -> T:
 
 
 @pytest.fixture
-def core(admin_api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(admin_api)
-
-
-@pytest.fixture
-def namespace(core: client.CoreV1Api) -> str:
-    name = unique("live")
-    core.create_namespace({"metadata": {"name": name}})
-    return name
-
-
-@pytest.fixture
 def node(core: client.CoreV1Api, control_plane: ControlPlane) -> str:
     """A Ready Node whose kubelet endpoint is the fake kubelet."""
     name = unique("fake-node")

@@ -117,11 +117,6 @@ def people(control_plane: ControlPlane, settings: Settings) -> People:
 
 
 @pytest.fixture
-def core(admin_api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(admin_api)
-
-
-@pytest.fixture
 def gpu_node(core: client.CoreV1Api, control_plane: ControlPlane) -> Iterator[str]:
     name = f"gpu-gate-{uuid.uuid4().hex[:6]}"
     _create_node(core, _node(name, control_plane.kubelet.port, "True", 300))

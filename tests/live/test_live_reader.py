@@ -126,18 +126,6 @@ def _device_plugin_pod(core: client.CoreV1Api, namespace: str, node: str) -> str
 
 
 @pytest.fixture
-def core(admin_api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(admin_api)
-
-
-@pytest.fixture
-def namespace(core: client.CoreV1Api) -> str:
-    name = _unique("kfops-live")
-    core.create_namespace({"metadata": {"name": name}})
-    return name
-
-
-@pytest.fixture
 def admin_reader(control_plane: ControlPlane) -> LiveKubeReader:
     return LiveKubeReader.connect(str(control_plane.kubeconfig), "admin")
 

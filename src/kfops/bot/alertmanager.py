@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kfops.bot.pagerduty import Deduplicator, header_value, secrets_of
+from kfops.bot.dedup import Deduplicator
+from kfops.bot.pagerduty import header_value, secrets_of
 from kfops.bot.requests import DiagnosisRequest, Reply
 from kfops.bot.routing import Router, to_request, unique
 from kfops.settings import Settings

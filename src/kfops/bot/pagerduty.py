@@ -16,9 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
@@ -27,6 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
+from kfops.bot.dedup import Deduplicator
 from kfops.bot.requests import DiagnosisRequest, Reply
 from kfops.bot.routing import Router, to_request, unique
 from kfops.settings import Settings
@@ -40,8 +39,6 @@ TRIGGERED = "incident.triggered"
 MAX_BODY = 512 * 1024
 #: signatures looked at in one header (one per active secret; a handful during rotation).
 MAX_SIGNATURES = 8
-#: PagerDuty retries an undelivered webhook for up to 48 h: remember event ids that long.
-DEDUP_TTL_S = 48 * 3600.0
 PAGE_SIZE = 100
 MAX_PAGES = 10  # an incident with over 1000 alerts is triaged on its first 1000
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -180,47 +177,6 @@ def _incident(base: WebhookEvent, data: Mapping[str, Any]) -> WebhookEvent:
         html_url=_text(data, "html_url"),
         incident_key=_text(data, "incident_key"),
     )
-
-
-class Deduplicator:
-    """Remembers keys for `ttl_s` (at most `max_entries`, oldest forgotten first); thread-safe.
-
-    Deliveries are at-least-once: a redelivery must be answered 2xx but not run twice.
-    """
-
-    def __init__(
-        self,
-        ttl_s: float = DEDUP_TTL_S,
-        max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._ttl = ttl_s
-        self._max = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._seen: OrderedDict[str, float] = OrderedDict()  # key -> expiry, oldest first
-
-    def first(self, key: str) -> bool:
-        """True the first time `key` is offered within the TTL (and remember it); else False."""
-        now = self._clock()
-        with self._lock:
-            while self._seen and next(iter(self._seen.values())) <= now:
-                self._seen.popitem(last=False)
-            if key in self._seen:
-                return False
-            self._seen[key] = now + self._ttl
-            if len(self._seen) > self._max:
-                self._seen.popitem(last=False)
-            return True
-
-    def forget(self, key: str) -> None:
-        """Let `key` through again (the request it stood for was handed back, not run)."""
-        with self._lock:
-            self._seen.pop(key, None)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._seen)
 
 
 # --- alerts ----------------------------------------------------------------------------------

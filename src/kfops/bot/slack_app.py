@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +35,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from kfops.bot.buttons import ApprovalClaim, ButtonError, button_secret
+from kfops.bot.dedup import Deduplicator
 from kfops.bot.dispatch import QueueFull, Submitted
 from kfops.bot.requests import DiagnosisRequest, Reply
 from kfops.bot.runs import RunStore
@@ -282,27 +283,6 @@ class RateLimiter:
             return 0.0
 
 
-class ReplayGuard:
-    """Remembers clicks for a while, so the same click request sent twice runs once."""
-
-    def __init__(
-        self, window_s: float = REPLAY_WINDOW_S, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._window, self._clock = window_s, clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first_time(self, key: str) -> bool:
-        now = self._clock()
-        with self._lock:
-            while self._seen and next(iter(self._seen.values())) <= now:
-                self._seen.popitem(last=False)
-            if key in self._seen:
-                return False
-            self._seen[key] = now + self._window
-            return True
-
-
 def _user(body: dict[str, Any]) -> str:
     user = body.get("user")
     return str(user.get("id", "")) if isinstance(user, dict) else str(body.get("user_id", ""))
@@ -332,7 +312,7 @@ class Guards:
         self.secret = button_secret(settings)
         self.approvers = Approvers(settings)
         self.limiter = RateLimiter(*command_limit)
-        self.replays = ReplayGuard()
+        self.replays = Deduplicator(ttl_s=REPLAY_WINDOW_S)
 
     def _refuse(self, respond: Respond | None, user: str, why: str) -> BoltResponse:
         """Acknowledge the click, tell the clicker alone why nothing ran (after the ack)."""
@@ -385,7 +365,7 @@ class Guards:
         if claim.channel != channel or (suffix and suffix != claim.proposal_id):
             return self._refuse(respond, user, "This button was not posted here by kfops.")
         click = f"{user}|{action.get('action_ts')}|{action.get('value')}"
-        if not self.replays.first_time(click):
+        if not self.replays.first(click):
             return self._refuse(respond, user, "This click was already handled.")
         context["kfops_claim"] = claim
         next_()
