@@ -55,6 +55,7 @@ class Telemetry:
 class ExporterHealth:
     node_reporting: bool  # the node's GPUs have series now
     targets_down: tuple[str, ...]  # dcgm-exporter scrape targets with up == 0
+    node_exporter_up: float | None = None  # None: no node-exporter target found for the node
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,16 @@ def read_exporter_health(ctx: ProbeContext) -> Observed:
         return Observed(PromAbsent())
     series = ctx.prom.query(q.gpu_temperature(ctx.target))
     down = ctx.prom.query(q.dcgm_targets_down())
+    host = ctx.prom.query(q.node_exporter_up(ctx.target))
     health = ExporterHealth(
         node_reporting=bool(series.value),
         targets_down=tuple(sorted(s.labels.get("instance", "?") for s in down.value)),
+        node_exporter_up=min((s.value for s in host.value), default=None),
     )
     evidence = (
         prom_evidence(series, f"{len(series.value)} GPU series from node {ctx.target}"),
         prom_evidence(down, f"{len(down.value)} dcgm-exporter targets down"),
+        prom_evidence(host, f"node-exporter up={health.node_exporter_up}"),
     )
     return Observed(health, evidence)
 

@@ -45,6 +45,11 @@ def dcgm_targets_down() -> str:
     return 'up{job=~".*dcgm.*"} == 0'
 
 
+def node_exporter_up(node: str) -> str:
+    """The node's node-exporter target (kube-prometheus relabels `instance` to the node name)."""
+    return f'up{{job=~".*node-exporter.*",instance=~"{node}(:[0-9]+)?"}}'
+
+
 def ready_changes(node: str, window_min: float) -> str:
     """How often the node's Ready condition flipped in the window (KubeNodeReadinessFlapping: > 2)."""
     return (

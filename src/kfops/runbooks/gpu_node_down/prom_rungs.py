@@ -178,6 +178,16 @@ GPU_EXPORTER = Rung(
                 "exporter may not run there, or its node label drifted (Hostname/hostname)"
             ),
         ),
+        Branch(
+            "host-blind",
+            Status.WARN,
+            "the node's node-exporter target is down (host metrics missing)",
+            lambda f: _exporter(f).node_exporter_up == 0,
+            lambda f: (
+                "dcgm-exporter reports this node's GPUs, but its node-exporter target is down: "
+                "host metrics (disk, memory, network) are missing"
+            ),
+        ),
     ),
     default=Branch(
         "reporting",
