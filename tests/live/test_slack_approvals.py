@@ -35,7 +35,7 @@ from kfops.settings import Settings
 from tests.support.recording_server import Answer, RecordingServer
 
 from .controlplane import ControlPlane
-from .test_gate import audit_events, core, oncall_roles, proposal, settings  # noqa: F401 — fixtures
+from .test_gate import audit_events, oncall_roles, proposal, settings  # noqa: F401 — fixtures
 from .test_live_reader import _create_node, _node
 
 SIGNING = "live-signing-secret"
@@ -136,7 +136,7 @@ def taints(core_api: client.CoreV1Api, node: str) -> set[tuple[Any, Any, Any]]:
 def test_a_high_risk_taint_needs_two_slack_approvers_and_runs_once(
     control_plane: ControlPlane,
     settings: Settings,  # noqa: F811 — the gate's state namespace (test_gate.py)
-    core: client.CoreV1Api,  # noqa: F811
+    core: client.CoreV1Api,
     slack_api: RecordingServer,
 ) -> None:
     node = f"gpu-slack-{uuid.uuid4().hex[:6]}"
