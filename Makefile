@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint control-plane prometheus bench docs clean
+.PHONY: install demo test lint control-plane prometheus galera bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kfops needs Python >= 3.11"'
@@ -27,13 +27,17 @@ control-plane:
 prometheus:
 	bash scripts/testenv/install-prometheus.sh >/dev/null
 
+# MariaDB, the Galera provider and rsync from Debian's packages, when missing (tests/galera).
+galera:
+	bash scripts/testenv/install-galera.sh >/dev/null
+
 lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: install control-plane prometheus lint
+test: install control-plane prometheus galera lint
 	$(PY) -m pytest
 
 docs: install

@@ -57,28 +57,8 @@ fi
 command -v apt-get >/dev/null 2>&1 \
   || fail "promtool/prometheus not on PATH and apt-get is not available (not a Debian-based machine)"
 
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 || fail "installing needs root (or sudo); running as uid $(id -u)"
-  SUDO=(sudo)
-fi
-
-POLICY=/usr/sbin/policy-rc.d
-created_policy=0
-cleanup() {
-  if [ "$created_policy" -eq 1 ]; then
-    "${SUDO[@]}" rm -f "$POLICY" || log "WARNING: could not remove the temporary $POLICY"
-  fi
-}
-trap cleanup EXIT
-
-if [ ! -e "$POLICY" ]; then
-  log "installing a temporary $POLICY so the package does not start a prometheus service"
-  printf '#!/bin/sh\n# temporary, from kfops scripts/testenv/install-prometheus.sh\nexit 101\n' \
-    | "${SUDO[@]}" tee "$POLICY" >/dev/null || fail "could not write $POLICY"
-  "${SUDO[@]}" chmod 0755 "$POLICY" || fail "could not chmod $POLICY"
-  created_policy=1
-fi
+# shellcheck source=apt-guard.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-guard.sh"
 
 before_pids=$(prometheus_pids)
 log "apt-get update"
