@@ -46,6 +46,40 @@ class Settings:
     #: minutes of history the Prometheus rungs look at (Xid, readiness flapping, utilisation)
     prometheus_window_min: float = 60.0
 
+    # --- MariaDB Galera (the galera-migration-failure ladder; optional) ---
+    #: node addresses "host:port,host:port"; or discover them from galera_mariadb
+    galera_nodes: str = ""
+    #: a mariadb-operator MariaDB "namespace/name", or "statefulset/namespace/name"
+    galera_mariadb: str = ""
+    galera_port: int = 3306
+    #: the read-only user (grant SELECT, PROCESS); KFOPS_GALERA_USER / KFOPS_GALERA_PASSWORD
+    galera_user: str = ""
+    galera_password: str = field(default="", repr=False)
+    #: or a Secret "namespace/name" with keys username and password (kfops needs `get` on it)
+    galera_secret: str = ""
+    #: nodes the cluster should have; 0: the MariaDB's replicas, else the number of nodes given
+    galera_expected_size: int = 0
+    #: schemas to examine, comma-separated; empty: every non-system schema (at most 200)
+    galera_schemas: str = ""
+    #: seconds to connect to a node and to wait for one answer; a dead node must not eat the deadline
+    galera_connect_timeout_s: float = 3.0
+    galera_read_timeout_s: float = 5.0
+    #: seconds after which a DDL statement (ALTER, CREATE INDEX …) counts as long-running: on
+    #: Galera a TOI DDL blocks every commit in the cluster while it runs
+    galera_long_ddl_s: float = 60.0
+    #: wsrep_last_committed may differ by this many write-sets between Synced nodes (apply lag)
+    galera_commit_spread: int = 1000
+    #: where the applications that migrate their schema run (KFP, MLMD, Katib, Model Registry)
+    galera_app_namespace: str = "kubeflow"
+    #: namespace of the mariadb-operator Backups; empty: the MariaDB's, else galera_app_namespace
+    galera_backup_namespace: str = ""
+    #: MLMD schema version the deployed metadata server expects when its image tag is unknown
+    #: (MLMD 1.14.0 = 10, domain.md §5.5)
+    mlmd_schema_version: int = 10
+    #: the one writer: ends a blocking session (galera.kill-query); needs CONNECTION ADMIN
+    galera_admin_user: str = ""
+    galera_admin_password: str = field(default="", repr=False)
+
     # --- the remediation gate (playbooks) ---
     #: namespace of kfops' own state: approval records, locks (Leases), the pause/breaker switch.
     namespace: str = "kfops"

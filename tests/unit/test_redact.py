@@ -34,3 +34,11 @@ def test_nested_values_are_masked_by_key_and_by_shape() -> None:
     doc = {"env": [{"name": "x", "apiToken": "abc123"}], "log": "password=abc", "count": 3}
     out = redact(doc)
     assert out == {"env": [{"name": "x", "apiToken": MASK}], "log": f"password={MASK}", "count": 3}
+
+
+def test_sql_password_literals_are_masked() -> None:
+    """A processlist row may show the statement that created a user, password included."""
+    text = "CREATE USER 'app'@'%' IDENTIFIED BY 'hunter2-long'; SET PASSWORD FOR app = PASSWORD('pw2')"
+    masked = redact_text(text)
+    assert "hunter2-long" not in masked and "pw2" not in masked
+    assert "IDENTIFIED BY [REDACTED]" in masked

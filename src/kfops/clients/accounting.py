@@ -13,7 +13,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
 
-from kfops.clients.protocols import Fetched, KubeReader, PromReader
+from kfops.clients.galera.queries import Query
+from kfops.clients.protocols import Fetched, GaleraReader, KubeReader, PromReader
 from kfops.clients.resources import ResourceRef
 from kfops.model import ProbeStats
 
@@ -132,3 +133,28 @@ class MemoPromReader:
     def query_range(self, promql: str, minutes: float, step_s: float) -> Fetched:
         key = ("prom-range", promql, minutes, step_s)
         return self._flight.do(key, lambda: self._inner.query_range(promql, minutes, step_s))
+
+
+class MemoGaleraReader:
+    """A GaleraReader memoised for one diagnosis run, counted with the same accounting."""
+
+    def __init__(self, inner: GaleraReader, accounting: Accounting) -> None:
+        self._inner = inner
+        self._flight = SingleFlight(accounting)
+
+    def describe(self) -> str:
+        return self._inner.describe()
+
+    def nodes(self) -> tuple[str, ...]:
+        return self._inner.nodes()
+
+    def expected_size(self) -> int:
+        return self._inner.expected_size()
+
+    def query(self, node: str, query: Query, schemas: tuple[str, ...] = ()) -> Fetched:
+        key = ("sql", node, query.name, query.sql, schemas)
+        return self._flight.do(key, lambda: self._inner.query(node, query, schemas))
+
+    def query_in(self, node: str, schema: str, query: Query) -> Fetched:
+        key = ("sql-in", node, schema, query.name)
+        return self._flight.do(key, lambda: self._inner.query_in(node, schema, query))

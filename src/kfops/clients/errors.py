@@ -50,6 +50,11 @@ class Forbidden(PermanentReadError):
 
     @property
     def headline(self) -> str:
+        if self.resource == "galera":
+            return (
+                f"the database user lacks a privilege ({self.query}): {self.message} "
+                "— grant it SELECT and PROCESS (docs/runbooks/galera-migration-failure.md)"
+            )
         return (
             f"RBAC forbids '{self.verb}' on '{self.resource}' ({self.query}): {self.message} "
             f"— grant it with the read-only ClusterRole in deploy/rbac/"
@@ -61,6 +66,11 @@ class Unauthorized(PermanentReadError):
 
     @property
     def headline(self) -> str:
+        if self.resource == "galera":
+            return (
+                f"credentials refused ({self.query}): {self.message} "
+                "— check KFOPS_GALERA_USER / KFOPS_GALERA_PASSWORD (or settings.galera_secret)"
+            )
         return f"credentials refused ({self.query}): {self.message} — check the kubeconfig user"
 
 

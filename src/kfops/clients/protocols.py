@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from kfops.clients.galera.queries import Query
 from kfops.clients.resources import ResourceRef
 
 KubeObject = dict[str, Any]
@@ -139,7 +140,10 @@ class KubeWriter(Protocol):
         dry_run: bool,
         uid: str | None = None,
         grace_period_s: int | None = None,
-    ) -> Fetched: ...
+        propagation: str | None = None,
+    ) -> Fetched:
+        """`uid`: delete only that object (precondition); `propagation`: the propagationPolicy
+        (Background, Foreground, Orphan) for its dependents; None: the resource's default."""
 
     def evict(self, namespace: str, pod: str, *, dry_run: bool) -> Fetched: ...
 
@@ -172,3 +176,39 @@ class PromReader(Protocol):
     def query(self, promql: str) -> Fetched: ...
 
     def query_range(self, promql: str, minutes: float, step_s: float) -> Fetched: ...
+
+
+class GaleraReader(Protocol):
+    """Read-only SQL against the nodes of one MariaDB Galera cluster (or their recorded answers).
+
+    Only the fixed statements of ``kfops.clients.galera.queries`` are sent. A node is addressed
+    as ``host:port``; each node is read on its own, because during an incident they disagree.
+    ``Fetched.value`` is a ``dict[str, str]`` for variable queries and a ``list[dict]`` of rows
+    (JSON-safe values, times in UTC) for the others. A node that cannot be reached or refuses
+    the credentials raises a ReaderError with ``resource="galera"``.
+    """
+
+    def describe(self) -> str: ...
+
+    def nodes(self) -> tuple[str, ...]:
+        """The node addresses, in the order given or discovered."""
+
+    def expected_size(self) -> int:
+        """How many nodes the cluster should have (settings, the MariaDB object, or the node count)."""
+
+    def query(self, node: str, query: Query, schemas: tuple[str, ...] = ()) -> Fetched: ...
+
+    def query_in(self, node: str, schema: str, query: Query) -> Fetched:
+        """A bookkeeping query inside one schema (selected by the protocol, not by SQL text)."""
+
+
+class GaleraWriter(Protocol):
+    """The one write kfops makes to a database: ending a blocking session. Playbooks only."""
+
+    def describe(self) -> str: ...
+
+    def session(self, node: str, thread_id: int) -> dict[str, Any] | None:
+        """The session's processlist row now, or None when it has ended."""
+
+    def kill(self, node: str, thread_id: int, *, connection: bool) -> None:
+        """``KILL QUERY id`` (the statement) or ``KILL CONNECTION id`` (the session, rolling back)."""

@@ -39,7 +39,14 @@ DAEMONSETS = ResourceRef("apps", "v1", "daemonsets", "DaemonSet", namespaced=Tru
 #: Kubeflow Profiles (cluster-scoped, named like their namespace): who owns what broke.
 PROFILES = ResourceRef("kubeflow.org", "v1", "profiles", "Profile", namespaced=False)
 
-ALL = (NODES, PODS, EVENTS, LEASES, DAEMONSETS, PROFILES)
+# galera-migration-failure: the migration Jobs, the MLMD server's image, the database's backups
+JOBS = ResourceRef("batch", "v1", "jobs", "Job", namespaced=True)
+DEPLOYMENTS = ResourceRef("apps", "v1", "deployments", "Deployment", namespaced=True)
+STATEFULSETS = ResourceRef("apps", "v1", "statefulsets", "StatefulSet", namespaced=True)
+MARIADBS = ResourceRef("k8s.mariadb.com", "v1alpha1", "mariadbs", "MariaDB", namespaced=True)
+BACKUPS = ResourceRef("k8s.mariadb.com", "v1alpha1", "backups", "Backup", namespaced=True)
+
+ALL = (NODES, PODS, EVENTS, LEASES, DAEMONSETS, PROFILES, JOBS, DEPLOYMENTS, STATEFULSETS, MARIADBS, BACKUPS)
 
 
 def by_plural(qualified: str) -> ResourceRef | None:
@@ -50,3 +57,5 @@ def by_plural(qualified: str) -> ResourceRef | None:
 # Objects only the playbooks' gate writes (its own state, in kfops' namespace) or reads to plan.
 CONFIGMAPS = ResourceRef("", "v1", "configmaps", "ConfigMap", namespaced=True)
 PDBS = ResourceRef("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", namespaced=True)
+#: read only to find the Galera credentials named by settings.galera_secret; never captured
+SECRETS = ResourceRef("", "v1", "secrets", "Secret", namespaced=True)

@@ -1,8 +1,14 @@
-"""Opening the Prometheus source a diagnosis should use, the same way for the CLI and the bot."""
+"""Opening the Prometheus and Galera sources a diagnosis should use, the same way everywhere (and
+the one Galera writer, for the playbooks)."""
 
 from __future__ import annotations
 
-from kfops.clients.protocols import KubeReader, PromReader
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from kfops.clients.errors import ConfigurationError
+from kfops.clients.galera.address import normalise, split_addresses
+from kfops.clients.protocols import GaleraReader, GaleraWriter, KubeReader, PromReader
 from kfops.settings import Settings
 
 
@@ -27,3 +33,99 @@ def open_prometheus(settings: Settings, kube: KubeReader | None, url: str | None
         password=settings.prometheus_password,
         ca_file=settings.prometheus_ca_file,
     )
+
+
+def open_galera(
+    settings: Settings, kube: KubeReader | None, nodes: tuple[str, ...] = ()
+) -> GaleraReader | None:
+    """The Galera cluster a diagnosis should read, the same way for the CLI, capture and the bot.
+
+    A snapshot's recorded answers when the cluster is a snapshot; else live nodes from `nodes`
+    (``--galera-node``), settings.galera_nodes, or discovered from settings.galera_mariadb; else
+    None (the Galera rungs then say nothing is configured). Credentials come from settings
+    (KFOPS_GALERA_USER / KFOPS_GALERA_PASSWORD) or the Secret settings.galera_secret names.
+    Raises ConfigurationError with one actionable sentence when that is impossible.
+    """
+    from kfops.clients.snapshot.kube import SnapshotKubeReader
+
+    if isinstance(kube, SnapshotKubeReader):
+        from kfops.clients.snapshot.galera import SnapshotGaleraReader
+
+        return SnapshotGaleraReader.open(kube.store)
+    from kfops.clients.galera.discovery import credentials, discover
+
+    try:
+        addresses = tuple(normalise(n) for n in nodes) or split_addresses(settings.galera_nodes)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    expected = settings.galera_expected_size
+    if not addresses and settings.galera_mariadb:
+        if kube is None:
+            raise ConfigurationError(
+                "settings.galera_mariadb needs a Kubernetes connection to discover nodes"
+            )
+        addresses, discovered = discover(kube, settings.galera_mariadb, settings.galera_port)
+        expected = expected or discovered
+    if not addresses:
+        return None
+    user, password = credentials(settings, kube)
+    from kfops.clients.live.galera import LiveGaleraReader
+
+    return LiveGaleraReader(
+        addresses,
+        user,
+        password,
+        expected_size=expected,
+        connect_timeout_s=settings.galera_connect_timeout_s,
+        read_timeout_s=settings.galera_read_timeout_s,
+    )
+
+
+@contextmanager
+def open_galera_writer(
+    settings: Settings, node: str, kube: KubeReader | None = None
+) -> Iterator[GaleraWriter]:
+    """The one database writer (``galera.kill-query``), for one node, as the admin user; closed after.
+
+    The admin credentials come only from settings (KFOPS_GALERA_ADMIN_USER /
+    KFOPS_GALERA_ADMIN_PASSWORD), never from the read-only user or its Secret. `node` must be one
+    of the nodes kfops is configured for (settings.galera_nodes, or discovered from
+    settings.galera_mariadb through `kube`), so an address taken from a proposal can never make
+    kfops send the admin password elsewhere. Raises ConfigurationError with one actionable sentence.
+    """
+    from kfops.clients.snapshot.kube import SnapshotKubeReader
+
+    if isinstance(kube, SnapshotKubeReader):
+        raise ConfigurationError("a snapshot is not a live cluster: kfops ends database sessions only live")
+    if not settings.galera_admin_user:
+        raise ConfigurationError(
+            "no Galera admin credentials: set KFOPS_GALERA_ADMIN_USER and KFOPS_GALERA_ADMIN_PASSWORD "
+            "(a user with PROCESS and CONNECTION ADMIN) to let kfops end a blocking session"
+        )
+    try:
+        address = normalise(node)
+        known = split_addresses(settings.galera_nodes)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    if not known and settings.galera_mariadb and kube is not None:
+        from kfops.clients.galera.discovery import discover
+
+        known, _ = discover(kube, settings.galera_mariadb, settings.galera_port)
+    if address not in known:
+        listed = ", ".join(known) or "none: set KFOPS_GALERA_NODES or settings.galera_mariadb"
+        raise ConfigurationError(
+            f"{address} is not one of the Galera nodes kfops is configured for ({listed}); "
+            "kfops sends the admin credentials only to those"
+        )
+    from kfops.clients.live.galera_writer import LiveGaleraWriter
+
+    writer = LiveGaleraWriter(
+        (address,),
+        settings.galera_admin_user,
+        settings.galera_admin_password,
+        connect_timeout_s=settings.galera_connect_timeout_s,
+    )
+    try:
+        yield writer
+    finally:
+        writer.close()

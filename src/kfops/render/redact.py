@@ -24,6 +24,10 @@ _PATTERNS = (
     re.compile(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=-]{8,})"),
     re.compile(r"(://[^/\s:@]+:)([^@\s/]+)(@)"),  # user:password@host in URLs
 )
+#: SQL that carries a password literal (a processlist row can show CREATE USER … IDENTIFIED BY '…')
+_SQL_PASSWORD = re.compile(
+    r"(?i)(IDENTIFIED\s+(?:BY(?:\s+PASSWORD)?|VIA\s+\w+\s+USING)\s*|PASSWORD\s*\(\s*)('[^']*'|\"[^\"]*\")"
+)
 _WHOLE = (
     re.compile(r"xox[abposr]-[A-Za-z0-9-]{10,}"),  # Slack tokens
     re.compile(r"xapp-[A-Za-z0-9-]{10,}"),
@@ -38,6 +42,7 @@ def redact_text(text: str) -> str:
         text = pattern.sub(MASK, text)
     text = _PATTERNS[0].sub(lambda m: m.group(1) + m.group(2) + MASK, text)
     text = _PATTERNS[1].sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    text = _SQL_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
     return _PATTERNS[2].sub(lambda m: m.group(1) + MASK + m.group(3), text)
 
 

@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from kfops.clients.errors import Forbidden, NotFound, ReaderError, ReadTimeout, Unreachable
-from kfops.clients.protocols import Fetched, KubeReader, PromReader, Sample
+from kfops.clients.galera.faults import fault_name
+from kfops.clients.galera.queries import Query, Shape
+from kfops.clients.protocols import Fetched, GaleraReader, KubeReader, PromReader, Sample
 from kfops.clients.resources import ResourceRef
 
 _FAULT_KIND = {Forbidden: "forbidden", ReadTimeout: "timeout", Unreachable: "unreachable"}
@@ -25,6 +27,8 @@ class Recording:
     logs: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
     prometheus: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     faults: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
+    #: node address → the node file of galera/ (docs/snapshots.md)
+    galera: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def keep(self, obj: dict[str, Any]) -> None:
@@ -143,3 +147,57 @@ class RecordingPromReader:
         with self.recording.lock:
             self.recording.prometheus[("range", promql)] = matrix
         return fetched
+
+
+class RecordingGaleraReader:
+    """Keeps every Galera answer (and failure) in the node files' shape."""
+
+    def __init__(self, inner: GaleraReader, recording: Recording) -> None:
+        self._inner = inner
+        self.recording = recording
+        for address in inner.nodes():
+            recording.galera.setdefault(address, {"address": address, "queries": {}, "schemas": {}})
+
+    def describe(self) -> str:
+        return self._inner.describe()
+
+    def nodes(self) -> tuple[str, ...]:
+        return self._inner.nodes()
+
+    def expected_size(self) -> int:
+        return self._inner.expected_size()
+
+    def query(self, node: str, query: Query, schemas: tuple[str, ...] = ()) -> Fetched:
+        answers = self.recording.galera[node]["queries"]
+        try:
+            fetched = self._inner.query(node, query, schemas)
+        except ReaderError as exc:
+            self._fault(node, answers, query.name, exc)
+            raise
+        with self.recording.lock:
+            if query.shape is Shape.ROWS and isinstance(answers.get(query.name), list):
+                kept = answers[query.name]
+                kept.extend(r for r in fetched.value if r not in kept)
+            else:
+                answers[query.name] = fetched.value
+        return fetched
+
+    def query_in(self, node: str, schema: str, query: Query) -> Fetched:
+        with self.recording.lock:
+            answers = self.recording.galera[node]["schemas"].setdefault(schema, {})
+        try:
+            fetched = self._inner.query_in(node, schema, query)
+        except ReaderError as exc:
+            self._fault(node, answers, query.name, exc)
+            raise
+        with self.recording.lock:
+            answers[query.name] = fetched.value
+        return fetched
+
+    def _fault(self, node: str, answers: dict[str, Any], name: str, error: ReaderError) -> None:
+        fault = {"fault": {"error": fault_name(error), "message": error.message}}
+        with self.recording.lock:
+            if error.verb == "connect":
+                self.recording.galera[node].update(fault)
+            else:
+                answers[name] = fault

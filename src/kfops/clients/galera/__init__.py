@@ -1,0 +1,1 @@
+"""MariaDB Galera: the fixed query catalogue and the node addresses the readers connect to."""
