@@ -10,7 +10,7 @@ from kfops.clients.errors import ReaderError
 from kfops.clients.protocols import KubeReader, KubeWriter
 from kfops.clients.resources import ResourceRef
 from kfops.model import Mode, Proposal, Risk
-from kfops.playbooks.plan import Plan, Step
+from kfops.playbooks.plan import Plan, PlanRefused, Step
 from kfops.settings import Settings
 
 
@@ -59,9 +59,34 @@ class Playbook:
     #: the writes its plans can contain, as RBAC sees them: (verb, resource, subresource). The gate
     #: asks the API server about these before reading anything, and deploy/rbac grants exactly these.
     writes: tuple[tuple[str, ResourceRef, str], ...] = ()
+    #: the target is a Kubernetes object, so the gate records each execution as an Event on it.
+    #: False for targets outside Kubernetes (a database session): the audit log is their record.
+    target_in_kubernetes: bool = True
 
     def plan(self, ctx: Context, proposal: Proposal) -> Plan:
         raise NotImplementedError
+
+    def dry_run(self, ctx: Context, writer: KubeWriter, plan: Plan) -> list[str]:
+        """Show that every step would be accepted, changing nothing: one line per step.
+
+        The default sends every step with ``dryRun=All``; a playbook with a step the API server
+        cannot dry-run (outside Kubernetes, or one that depends on an earlier step) overrides it
+        and says in the line what it checked instead. Raises PlanRefused with one sentence when
+        a step would be refused.
+        """
+        lines = []
+        for step in plan.steps:
+            try:
+                run_step(writer, step, dry_run=True)
+                lines.append(f"dry-run OK: {step.command()}")
+            except ReaderError as exc:
+                if exc.status == 429:  # an eviction a PodDisruptionBudget would block right now
+                    lines.append(f"dry-run BLOCKED NOW: {step.command()}: {exc.message}")
+                    continue
+                raise PlanRefused(
+                    f"the API server refused the dry-run of {step.command()}: {exc.message}"
+                ) from exc
+        return lines
 
     def precheck(self, ctx: Context, plan: Plan) -> list[str]:
         """What no longer holds right before executing (empty: go). Re-planning already ran."""
@@ -83,6 +108,9 @@ class Playbook:
 
 
 def run_step(writer: KubeWriter, step: Step, *, dry_run: bool) -> Any:
+    """Send one Kubernetes step; a step outside Kubernetes is its playbook's to run."""
+    if step.ref is None:
+        raise ValueError(f"{step.command()} is not a Kubernetes call: its playbook runs it")
     if step.verb == "patch":
         return writer.patch(
             step.ref, step.name, step.namespace, step.body, dry_run=dry_run, strategic=step.strategic
@@ -90,7 +118,9 @@ def run_step(writer: KubeWriter, step: Step, *, dry_run: bool) -> Any:
     if step.verb == "create":
         return writer.create(step.ref, step.namespace, step.body, dry_run=dry_run)
     if step.verb == "delete":
-        return writer.delete(step.ref, step.name, step.namespace, dry_run=dry_run, uid=step.uid)
+        return writer.delete(
+            step.ref, step.name, step.namespace, dry_run=dry_run, uid=step.uid, propagation=step.propagation
+        )
     if step.verb == "evict":
         return writer.evict(step.namespace or "", step.name, dry_run=dry_run)
     raise ValueError(f"unknown step verb {step.verb!r}")

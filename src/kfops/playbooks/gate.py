@@ -1,12 +1,14 @@
 """The gate: the one path from a proposal to a change, shared by every surface.
 
-    prepare   policy → plan (exact steps) → authorise (SelfSubjectAccessReview for every step,
-              before any write) → server-side dry-run of every step
+    prepare   policy → plan (exact steps) → authorise (SelfSubjectAccessReview for every Kubernetes
+              step, before any write) → the playbook's dry run (server-side ``dryRun=All`` of
+              every step unless the playbook says what it checks instead)
     request   store the plan, bound to its hash, with its expiry and the approvals it needs
     approve   one approval per distinct person; high risk needs two, neither the requester
     execute   safety budget (pause, breaker, rate limit, minimum-healthy floor) → re-plan and
               compare hashes (refuse with what changed) → playbook re-check → Lease per target
               (a plan runs once) → steps → verify → audit record and an Event on the target
+              (on a Kubernetes target; a database session's only record is the audit log)
 
 Every refusal is a `Refused` whose message is one sentence a human can act on.
 """
@@ -27,7 +29,7 @@ from kfops.diagnostics.kube.nodes import node_facts
 from kfops.model import Mode, Proposal
 from kfops.playbooks.approvals import ApprovalRefused, Approvals, Record
 from kfops.playbooks.audit import AuditLog
-from kfops.playbooks.base import Context, Options, Outcome, Playbook, Verification, run_step
+from kfops.playbooks.base import Context, Options, Outcome, Playbook, Verification
 from kfops.playbooks.control import Blocked, Control
 from kfops.playbooks.lock import NotAcquired, TargetLock
 from kfops.playbooks.plan import Plan, PlanRefused
@@ -105,18 +107,14 @@ class Gate:
         self.preauthorise(playbook, proposal, who)
         plan = self._plan(playbook, proposal, "cannot plan")
         access = self.authorise(plan, who)
-        lines = []
-        for step in plan.steps:
-            try:
-                run_step(self.writer, step, dry_run=True)
-                lines.append(f"dry-run OK: {step.command()}")
-            except ReaderError as exc:
-                if exc.status == 429:  # an eviction a PodDisruptionBudget would block right now
-                    lines.append(f"dry-run BLOCKED NOW: {step.command()}: {exc.message}")
-                    continue
-                raise Refused(
-                    f"the API server refused the dry-run of {step.command()}: {exc.message}"
-                ) from exc
+        try:
+            lines = playbook.dry_run(self._context(), self.writer, plan)
+        except PlanRefused as exc:
+            raise Refused(str(exc)) from exc
+        except ReaderError as exc:
+            raise Refused(
+                f"the dry-run of {proposal.action} on {proposal.target} failed: {exc.headline}"
+            ) from exc
         return Prepared(plan, tuple(lines), access)
 
     def _plan(self, playbook: Playbook, proposal: Proposal, why: str) -> Plan:
@@ -150,9 +148,15 @@ class Gate:
             )
 
     def authorise(self, plan: Plan, who: Identity) -> tuple[AccessCheck, ...]:
-        """Every step's permission, asked of the API server for the identity that will write."""
+        """Every Kubernetes step's permission, asked of the API server for the identity that will write.
+
+        A step outside Kubernetes (``ref=None``) is governed by its own system's credentials, not
+        by RBAC: the approvals and the gate's state (RBAC on kfops' namespace) are what guard it.
+        """
         checks = []
         for step in plan.steps:
+            if step.ref is None:
+                continue
             verb, subresource = step.rbac
             checks.append(self.writer.can_i(verb, step.ref, step.namespace or "", step.name, subresource))
         self._refuse_missing(checks, who)
@@ -256,7 +260,8 @@ class Gate:
             verification=verification.summary,
             breakerOpened=opened,
         )
-        self._event(proposal, plan, outcome, verification, executed_as)
+        if playbook.target_in_kubernetes:
+            self._event(proposal, plan, outcome, verification, executed_as)
         executed = Executed(plan, outcome, verification, executed_as, opened)
         for observer in self.observers:
             observer(executed)
@@ -306,9 +311,14 @@ class Gate:
     def _event(
         self, proposal: Proposal, plan: Plan, outcome: Outcome, verified: Verification, who: str
     ) -> None:
-        """A Kubernetes Event on the target, so `kubectl describe` shows what kfops did (best effort)."""
-        kind, _, name = proposal.target.partition("/")
-        namespace = str(proposal.params.get("namespace") or "default")
+        """A Kubernetes Event on the target, so `kubectl describe` shows what kfops did (best effort).
+
+        Targets are ``kind/name`` (cluster-scoped: the Event goes to ``default``, as kubectl's do)
+        or ``kind/namespace/name``.
+        """
+        kind, _, rest = proposal.target.partition("/")
+        scope, _, name = rest.rpartition("/")
+        namespace = str(proposal.params.get("namespace") or scope or "default")
         now = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
         body: dict[str, Any] = {
             "apiVersion": "v1",
@@ -317,7 +327,7 @@ class Gate:
             "involvedObject": {
                 "kind": kind.capitalize(),
                 "name": name,
-                "namespace": namespace if kind == "pod" else "",
+                "namespace": namespace if scope else "",
             },
             "reason": "KfopsRemediation",
             "message": f"{proposal.action} (plan {plan.id}) by {who}: {outcome.summary}; {verified.summary}",
@@ -328,7 +338,9 @@ class Gate:
             "count": 1,
         }
         if kind == "pod":
-            body["involvedObject"]["name"] = proposal.params.get("pod", name.split("/")[-1])
+            body["involvedObject"]["name"] = proposal.params.get("pod", name)
+        if kind == "job":
+            body["involvedObject"]["apiVersion"] = "batch/v1"
         try:
             self.writer.create(EVENTS, namespace, body, dry_run=False)
         except ReaderError as exc:

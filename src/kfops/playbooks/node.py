@@ -12,7 +12,7 @@ from kfops.diagnostics.kube.nodes import OUT_OF_SERVICE, NodeFacts, node_facts
 from kfops.diagnostics.kube.pods import PodFacts, pod_facts
 from kfops.diagnostics.kube.timefmt import minutes_between
 from kfops.model import Proposal, Risk
-from kfops.playbooks.base import Context, Outcome, Playbook, Verification, node_name
+from kfops.playbooks.base import Context, Outcome, Playbook, Verification, node_name, run_step
 from kfops.playbooks.plan import Plan, PlanRefused, Step
 
 MIRROR = "kubernetes.io/config.mirror"
@@ -195,10 +195,7 @@ class Drain(Playbook):
             still: list[Step] = []
             for step in pending:
                 try:
-                    if step.verb == "evict":
-                        writer.evict(step.namespace or "", step.name, dry_run=False)
-                    else:
-                        writer.patch(step.ref, step.name, step.namespace, step.body, dry_run=False)
+                    run_step(writer, step, dry_run=False)  # the cordon patch, then evictions
                     done.append(step.description)
                     blocked.pop(step.name, None)
                 except NotFound:

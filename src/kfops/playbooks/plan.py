@@ -17,34 +17,54 @@ class PlanRefused(Exception):
 
 @dataclass(frozen=True)
 class Step:
-    """One API call. `body` is the patch for patches, the object for creates."""
+    """One call. `body` is the patch for patches, the object for creates.
 
-    verb: str  # patch | create | delete | evict
-    ref: ResourceRef
+    A Kubernetes API call has a `ref`. A step outside Kubernetes has ``ref=None`` and names its
+    `system` ("galera"): RBAC does not govern it (the playbook's own credentials do), the gate
+    neither asks SelfSubjectAccessReview about it nor sends it with ``dryRun=All`` (its playbook
+    dry-runs and runs it: ``Playbook.dry_run`` / ``Playbook.execute``), and its `description` is
+    the exact statement it sends.
+    """
+
+    verb: str  # patch | create | delete | evict; outside Kubernetes, the playbook's ("kill-query")
+    ref: ResourceRef | None
     name: str
     namespace: str | None
     body: dict[str, Any]
     description: str
     uid: str | None = None  # delete precondition: exactly the object that was planned
     strategic: bool = False
+    propagation: str | None = None  # delete: propagationPolicy ("Background": dependents go too)
+    system: str = ""  # where a step with ref=None goes ("galera"); empty for Kubernetes
+
+    def __post_init__(self) -> None:
+        if (self.ref is None) != bool(self.system):
+            raise ValueError("a step has exactly one of a ref (a Kubernetes call) or a system (elsewhere)")
 
     @property
     def rbac(self) -> tuple[str, str]:
-        """(verb, subresource) as RBAC sees the call."""
+        """(verb, subresource) as RBAC sees the call (Kubernetes steps only)."""
         return ("create", "eviction") if self.verb == "evict" else (self.verb, "")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """What the plan hash covers. Keys added later appear only when set, so the hash of a
+        plan made of earlier kinds of steps never changes."""
+        data: dict[str, Any] = {
             "verb": self.verb,
-            "resource": self.ref.qualified,
+            "resource": self.ref.qualified if self.ref is not None else self.system,
             "namespace": self.namespace,
             "name": self.name,
             "body": self.body,
             "uid": self.uid,
         }
+        if self.propagation:
+            data["propagation"] = self.propagation
+        return data
 
     def command(self) -> str:
         """The equivalent request, for humans reading the plan."""
+        if self.ref is None:
+            return self.description
         where = f" -n {self.namespace}" if self.namespace else ""
         if self.verb == "patch":
             return f"PATCH {self.ref.qualified}/{self.name}{where}: {json.dumps(self.body, sort_keys=True)}"

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from kfops.playbooks.base import Playbook
+from kfops.playbooks.galera import KillQuery
 from kfops.playbooks.gpu import RestartDevicePlugin
+from kfops.playbooks.jobs import RerunJob
 from kfops.playbooks.node import Cordon, Drain, OutOfServiceTaint, Uncordon
 
 PLAYBOOKS: dict[str, Playbook] = {
-    p.action: p for p in (Cordon(), Uncordon(), Drain(), OutOfServiceTaint(), RestartDevicePlugin())
+    p.action: p
+    for p in (
+        Cordon(),
+        Uncordon(),
+        Drain(),
+        OutOfServiceTaint(),
+        RestartDevicePlugin(),
+        RerunJob(),
+        KillQuery(),
+    )
 }

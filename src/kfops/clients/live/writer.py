@@ -145,12 +145,19 @@ class LiveKubeWriter:
         dry_run: bool,
         uid: str | None = None,
         grace_period_s: int | None = None,
+        propagation: str | None = None,
     ) -> Fetched:
         options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
         if uid:
             options["preconditions"] = {"uid": uid}  # delete exactly the object that was planned
         if grace_period_s is not None:
             options["gracePeriodSeconds"] = grace_period_s
+        if propagation:
+            options["propagationPolicy"] = propagation  # batch/v1 Jobs default to orphaning their pods
+        if dry_run:
+            # The API server reads a DELETE's options from its body when there is one and then
+            # ignores the query string: without this, ?dryRun=All would really delete.
+            options["dryRun"] = ["All"]
         return self._send(
             "DELETE",
             ref.path(namespace, name),
