@@ -21,7 +21,7 @@ from kfops.bot.runs import Run, RunStore
 from kfops.clients.errors import ConfigurationError, ReaderError, SnapshotError
 from kfops.clients.protocols import KubeReader, PromReader
 from kfops.clients.resources import NODES
-from kfops.clients.sources import open_prometheus
+from kfops.clients.sources import open_galera, open_prometheus
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
@@ -83,8 +83,18 @@ class Service:
         request = run.requests[0]
         ladder = find(request.ladder)
         started = time.monotonic()
-        engine = Engine(self.reader, self.settings, self.prom, progress=self._progress_for(run))
-        diagnoses = engine.diagnose(ladder, request.target)
+        # a fresh Galera reader per diagnosis: a long-lived one would keep stale sessions and
+        # remember a node's failure for ever
+        galera = open_galera(self.settings, self.reader) if ladder.target_input == "galera-node" else None
+        try:
+            engine = Engine(
+                self.reader, self.settings, self.prom, progress=self._progress_for(run), galera=galera
+            )
+            diagnoses = engine.diagnose(ladder, request.target)
+        finally:
+            close = getattr(galera, "close", None)
+            if close is not None:
+                close()
         self.metrics.duration.labels(ladder.id).observe(time.monotonic() - started)
         for diagnosis in diagnoses:
             self.metrics.diagnoses.labels(ladder.id, diagnosis.conclusion.verdict.value).inc()

@@ -17,8 +17,13 @@ from typing import Any
 import yaml
 
 from kfops import __version__
-from kfops.clients.protocols import KubeReader, PromReader
-from kfops.clients.snapshot.recorder import Recording, RecordingKubeReader, RecordingPromReader
+from kfops.clients.protocols import GaleraReader, KubeReader, PromReader
+from kfops.clients.snapshot.recorder import (
+    Recording,
+    RecordingGaleraReader,
+    RecordingKubeReader,
+    RecordingPromReader,
+)
 from kfops.model import Diagnosis, Ladder
 from kfops.render.redact import MASK, redact, redact_text
 from kfops.runbooks.engine import Engine
@@ -48,17 +53,24 @@ def capture(
     settings: Settings,
     ladders: list[Ladder],
     target: str | None = None,
+    galera: GaleraReader | None = None,
 ) -> Captured:
     if output.exists() and any(output.iterdir()):
         raise CaptureError(f"{output} exists and is not empty: capture into a new directory")
     recording = Recording()
     recorded_kube = RecordingKubeReader(kube, recording)
     recorded_prom = RecordingPromReader(prom, recording) if prom is not None else None
+    recorded_galera = RecordingGaleraReader(galera, recording) if galera is not None else None
     captured_at = kube.now()
     diagnoses: list[Diagnosis] = []
     for ladder in ladders:
-        diagnoses += Engine(recorded_kube, settings, recorded_prom).diagnose(ladder, target)
+        wanted = target if ladder.target_input == "node" else None
+        diagnoses += Engine(recorded_kube, settings, recorded_prom, galera=recorded_galera).diagnose(
+            ladder, wanted
+        )
     write(output, recording, captured_at, kube.describe(), with_prometheus=prom is not None)
+    if galera is not None:
+        write_galera(output, recording, galera.expected_size())
     return Captured(
         output,
         diagnoses,
@@ -122,3 +134,18 @@ def write(
         )
     except OSError as exc:
         raise CaptureError(f"cannot write the snapshot to {output}: {exc}") from exc
+
+
+def write_galera(output: Path, recording: Recording, expected: int) -> None:
+    """The Galera answers as galera/cluster.yaml plus one file per node (docs/snapshots.md)."""
+    header = "# Recorded by kfops capture (docs/snapshots.md)\n"
+    try:
+        _dump(
+            output / "galera" / "cluster.yaml",
+            {"expectedSize": expected, "nodes": list(recording.galera)},
+            header,
+        )
+        for index, node in enumerate(recording.galera.values(), start=1):
+            _dump(output / "galera" / f"node{index}.yaml", redact(node), header)
+    except OSError as exc:
+        raise CaptureError(f"cannot write the Galera answers to {output}: {exc}") from exc

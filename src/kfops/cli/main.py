@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from kfops.clients.protocols import KubeReader
+    from kfops.clients.protocols import GaleraReader, KubeReader
     from kfops.model import Diagnosis
     from kfops.settings import Settings
 
@@ -92,6 +92,47 @@ def _reader(snapshot: Path | None, kubeconfig: Path | None, context: str | None)
         return LiveKubeReader.connect(str(kubeconfig) if kubeconfig else None, context)
     except ConfigurationError as exc:
         fail(f"cannot connect to Kubernetes: {exc}", EXIT_CANNOT_DIAGNOSE)
+
+
+SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_$]{1,64}$")
+
+
+def _with_schemas(settings: Settings, schemas: list[str]) -> Settings:
+    from dataclasses import replace
+
+    bad = [s for s in schemas if not SCHEMA_NAME.match(s)]
+    if bad:
+        fail(f"'{bad[0]}' is not a schema name (letters, digits, '_' and '$', at most 64)")
+    return replace(settings, galera_schemas=",".join(schemas))
+
+
+def _check_addresses(nodes: list[str] | tuple[str, ...]) -> None:
+    """Refuse a malformed --galera-node before connecting to anything."""
+    from kfops.clients.galera.address import parse_address
+
+    for node in nodes:
+        try:
+            parse_address(node)
+        except ValueError as exc:
+            fail(str(exc))
+
+
+def _galera(
+    settings: Settings, reader: KubeReader, nodes: list[str] | None, offline: bool
+) -> GaleraReader | None:
+    """The Galera cluster to read: the snapshot's recording, or the nodes given / configured."""
+    from kfops.clients.errors import ConfigurationError
+    from kfops.clients.sources import open_galera
+
+    if offline and nodes:
+        fail("--snapshot replays the Galera answers it recorded; it cannot be combined with --galera-node")
+    try:
+        return open_galera(settings, reader, tuple(nodes or ()))
+    except ConfigurationError as exc:
+        fail(
+            f"cannot read Galera: {exc}",
+            EXIT_USAGE if "must be" in str(exc) or "not a" in str(exc) else EXIT_CANNOT_DIAGNOSE,
+        )
 
 
 def _emit(diagnoses: list[Diagnosis], output: Output, verbose: bool) -> None:
@@ -174,6 +215,17 @@ def diagnose(
     prometheus_url: Annotated[
         str | None, typer.Option(help="Prometheus base URL (also KFOPS_PROMETHEUS_URL); live only.")
     ] = None,
+    galera_node: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A Galera node HOST:PORT (repeat for each; also KFOPS_GALERA_NODES). The user and "
+            "password come from KFOPS_GALERA_USER / KFOPS_GALERA_PASSWORD, never from arguments."
+        ),
+    ] = None,
+    schema: Annotated[
+        list[str] | None,
+        typer.Option(help="A database schema to examine (repeat; default: every non-system schema)."),
+    ] = None,
 ) -> None:
     """Walk a diagnosis ladder and say what is broken, why, and the safest next step."""
     from kfops.diagnostics.context import TargetNotFound
@@ -189,12 +241,22 @@ def diagnose(
     if node is not None and (len(node) > 253 or not DNS1123_SUBDOMAIN.match(node)):
         fail(f"'{node}' is not a valid node name (lowercase letters, digits, '-' and '.', at most 253)")
     settings = _settings(config)
+    if (galera_node or schema) and found.target_input != "galera-node":
+        fail(f"--galera-node and --schema apply to galera-migration-failure, not to {found.id}")
+    if schema:
+        settings = _with_schemas(settings, schema)
+    _check_addresses(galera_node or ())
     reader = _reader(snapshot, kubeconfig, context)
     from kfops.clients.sources import open_prometheus
 
     prom = open_prometheus(settings, reader, prometheus_url)
+    galera = (
+        _galera(settings, reader, galera_node, snapshot is not None)
+        if found.target_input == "galera-node"
+        else None
+    )
     try:
-        diagnoses = Engine(reader, settings, prom).diagnose(found, node, deadline)
+        diagnoses = Engine(reader, settings, prom, galera=galera).diagnose(found, node, deadline)
     except TargetNotFound as exc:
         fail(str(exc))
     blind = [d for d in diagnoses if d.errors and all(f.status in _UNANSWERED for f in d.findings)]
@@ -285,6 +347,11 @@ def capture(
         str | None, typer.Option(help="Prometheus base URL (also KFOPS_PROMETHEUS_URL).")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="Settings file (YAML); also KFOPS_CONFIG.")] = None,
+    galera_node: Annotated[
+        list[str] | None,
+        typer.Option(help="A Galera node HOST:PORT to record (repeat; also KFOPS_GALERA_NODES)."),
+    ] = None,
+    schema: Annotated[list[str] | None, typer.Option(help="A database schema to record (repeat).")] = None,
 ) -> None:
     """Capture what the ladders read from a live cluster as a snapshot (secrets scrubbed)."""
     from kfops.cli.capture import CaptureError
@@ -299,9 +366,22 @@ def capture(
     except UnknownLadder as exc:
         fail(str(exc))
     reader = _reader(None, kubeconfig, context)
+    if schema:
+        settings = _with_schemas(settings, schema)
+    galera = (
+        _galera(settings, reader, galera_node, offline=False)
+        if any(lad.target_input == "galera-node" for lad in chosen)
+        else None
+    )
     try:
         result = run_capture(
-            output, reader, open_prometheus(settings, reader, prometheus_url), settings, chosen, node
+            output,
+            reader,
+            open_prometheus(settings, reader, prometheus_url),
+            settings,
+            chosen,
+            node,
+            galera,
         )
     except (CaptureError, TargetNotFound) as exc:
         fail(str(exc))

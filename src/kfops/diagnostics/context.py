@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kfops.clients.errors import ReaderError
-from kfops.clients.protocols import Fetched, KubeReader, PromReader
+from kfops.clients.protocols import Fetched, GaleraReader, KubeReader, PromReader
 from kfops.model import Evidence, Source
 from kfops.settings import Settings
 
@@ -22,6 +22,7 @@ class ProbeContext:
     now: datetime
     settings: Settings
     prom: PromReader | None = None  # None: no Prometheus configured (or recorded in the snapshot)
+    galera: GaleraReader | None = None  # None: no Galera nodes configured (or recorded)
 
 
 def kube_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:
@@ -49,4 +50,16 @@ def failure_evidence(error: ReaderError, now: datetime, source: Source = Source.
     """Evidence of a read that failed, with the upstream message kept whole."""
     if error.resource == "prometheus":
         source = Source.PROMETHEUS
+    elif error.resource == "galera":
+        source = Source.GALERA
     return Evidence(source=source, query=error.query, summary=error.headline, observed_at=now)
+
+
+def galera_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:
+    return Evidence(
+        source=Source.GALERA,
+        query=fetched.query,
+        summary=summary,
+        observed_at=fetched.observed_at,
+        data=data,
+    )

@@ -142,6 +142,8 @@ class Ladder:
     aliases: tuple[str, ...] = ()
     alerts: tuple[str, ...] = ()
     mitigation: tuple[str, ...] = field(default_factory=tuple)
+    #: how to run it, for the runbook page, when the generic "--<target_input> NAME" sentence is wrong
+    usage: str = ""
 
     @property
     def doc(self) -> str:

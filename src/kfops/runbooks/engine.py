@@ -18,9 +18,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from kfops.clients.accounting import Accounting, MemoKubeReader, MemoPromReader
+from kfops.clients.accounting import Accounting, MemoGaleraReader, MemoKubeReader, MemoPromReader
 from kfops.clients.errors import ReaderError
-from kfops.clients.protocols import KubeReader, PromReader
+from kfops.clients.protocols import GaleraReader, KubeReader, PromReader
 from kfops.diagnostics.context import ProbeContext, failure_evidence
 from kfops.model import (
     Conclusion,
@@ -69,6 +69,7 @@ class Engine:
         settings: Settings | None = None,
         prom: PromReader | None = None,
         progress: Callable[[str], None] | None = None,
+        galera: GaleraReader | None = None,
     ) -> None:
         self.settings = settings or Settings()
         #: told "k of n probes answered (name)" as probes finish, so a surface can show a long run
@@ -76,6 +77,7 @@ class Engine:
         self.accounting = Accounting()
         self.kube = MemoKubeReader(kube, self.accounting)
         self.prom = MemoPromReader(prom, self.accounting) if prom is not None else None
+        self.galera = MemoGaleraReader(galera, self.accounting) if galera is not None else None
 
     def diagnose(
         self, ladder: Ladder, target: str | None = None, deadline_s: float | None = None
@@ -111,7 +113,9 @@ class Engine:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _context(self, target: str, now: datetime) -> ProbeContext:
-        return ProbeContext(kube=self.kube, target=target, now=now, settings=self.settings, prom=self.prom)
+        return ProbeContext(
+            kube=self.kube, target=target, now=now, settings=self.settings, prom=self.prom, galera=self.galera
+        )
 
     def _diagnose_target(
         self,
@@ -255,7 +259,7 @@ class Engine:
             ladder=ladder.id,
             ladder_title=ladder.title,
             target=target,
-            source=self.kube.describe() + (f"; {self.prom.describe()}" if self.prom else ""),
+            source="; ".join(s.describe() for s in (self.kube, self.prom, self.galera) if s is not None),
             started_at=started,
             finished_at=finished,
             findings=findings,

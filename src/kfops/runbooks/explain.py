@@ -38,9 +38,13 @@ def explain_ladder(ladder: Ladder) -> str:
         "",
         "## Diagnosis",
         "",
-        f"Run `kfops diagnose {ladder.id} --{ladder.target_input} NAME` (add `--verbose` for the evidence "
-        f"and exact queries). Without `--{ladder.target_input}`, the sweep rung `{ladder.sweep.id}` "
-        f"({ladder.sweep.question}) picks every unhealthy target.",
+        ladder.usage
+        or (
+            f"Run `kfops diagnose {ladder.id} --{ladder.target_input} NAME` (add `--verbose` for the "
+            f"evidence and exact queries). Without `--{ladder.target_input}`, the sweep rung "
+            f"`{ladder.sweep.id}` "
+            f"({ladder.sweep.question}) picks every unhealthy target."
+        ),
         "",
         f"Alerts that lead here: {', '.join(f'`{a}`' for a in ladder.alerts)}.",
         "",

@@ -10,9 +10,10 @@ class UnknownLadder(LookupError):
 
 
 def ladders() -> tuple[Ladder, ...]:
+    from kfops.runbooks.galera_migration_failure import LADDER as GALERA_MIGRATION_FAILURE
     from kfops.runbooks.gpu_node_down import LADDER as GPU_NODE_DOWN
 
-    return (GPU_NODE_DOWN,)
+    return (GPU_NODE_DOWN, GALERA_MIGRATION_FAILURE)
 
 
 def find(name: str) -> Ladder:

@@ -1,0 +1,1 @@
+"""Read-only probes of Kubeflow's own components (pipelines, metadata, profiles, serving)."""
