@@ -10,7 +10,7 @@ blocker; WSREP not ready: the cluster; max_allowed_packet: server configuration)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from kfops.clients.errors import ReaderError
@@ -150,13 +150,8 @@ def _state(status: dict[str, object]) -> str:
             return "failed"
         if condition.get("status") == "True" and condition.get("type") in ("Complete", "SuccessCriteriaMet"):
             return "succeeded"
-    return (
-        "running"
-        if int(str(status.get("active") or 0))
-        else "succeeded"
-        if status.get("succeeded")
-        else "running"
-    )
+    # no terminal condition yet: the Job controller has not finished it (pods active or pending)
+    return "running"
 
 
 def _failed_message(status: dict[str, object]) -> str:
@@ -217,15 +212,7 @@ def read_migration_jobs(ctx: ProbeContext) -> Observed:
             )
             if mine:
                 cls, meaning, line = _log_of(ctx, mine[-1], evidence)
-                job = MigrationJob(
-                    **{
-                        **job.__dict__,
-                        "error_class": cls,
-                        "error_meaning": meaning,
-                        "error_line": line,
-                        "pod": mine[-1].name,
-                    }
-                )
+                job = replace(job, error_class=cls, error_meaning=meaning, error_line=line, pod=mine[-1].name)
         jobs.append(job)
     inits: list[InitFailure] = []
     for pod in pods:
