@@ -22,6 +22,7 @@ SCHEMA = json.loads((ROOT / "docs" / "json-schema" / "diagnosis-v1.json").read_t
 EXAMPLES = ROOT / "examples" / "snapshots" / "gpu-node-down"
 UNREACHABLE = EXAMPLES / "node-unreachable-training-stuck"
 HEALTHY = EXAMPLES / "healthy-fleet"
+GALERA_EXAMPLES = ROOT / "examples" / "snapshots" / "galera-migration-failure"
 
 
 def kfops(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -98,8 +99,22 @@ def test_healthy_fleet_exits_zero() -> None:
 def test_demo_runs_every_bundled_incident() -> None:
     result = kfops("demo")
     assert result.returncode == 0, result.stderr
-    for scenario in EXAMPLES.iterdir():
+    for scenario in (*EXAMPLES.iterdir(), *GALERA_EXAMPLES.iterdir()):
         assert scenario.name in result.stdout
+
+
+def test_demo_diagnoses_the_galera_examples_from_their_recorded_answers() -> None:
+    """Without the snapshot's galera/ answers the Galera ladder could only say no node is configured."""
+    result = kfops("demo", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    documents = {(d["runbook"], d["scenario"]): d for d in json.loads(result.stdout)}
+    examples = [c for c in cases("galera-migration-failure") if c.scenario.parent == GALERA_EXAMPLES]
+    assert {c.scenario.name for c in examples} >= {"healthy", "migration-dirty", "ddl-blocked"}
+    for case in examples:
+        [expected] = case.diagnoses
+        document = documents[(case.ladder, case.scenario.name)]
+        got = (document["target"], document["status"], document["conclusion"]["cause"])
+        assert got == (expected["target"], expected["status"], expected.get("cause")), case.id
 
 
 @pytest.mark.parametrize(

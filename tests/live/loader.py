@@ -16,6 +16,12 @@ What :func:`load_scenario` writes
   the status subresource. Pods that are Terminating in the snapshot are then deleted gracefully
   (see *Time*); bound to a node whose kubelet never answers, they stay Terminating for ever.
 * DaemonSets (status through the status subresource), Leases and Events, with their timestamps.
+* Deployments and Jobs (status through the status subresource). A Job's selector and its
+  controller-uid labels are stripped first, unless ``spec.manualSelector``: the API server
+  generates them from the new Job's own uid, as it did for the original.
+* mariadb-operator MariaDBs and Backups (status through the status subresource); their CRDs
+  (tests/live/crds) must be installed, which :func:`load_scenario` checks only for a scenario
+  that has such objects.
 * Every container log of the snapshot (current and previous) registered on the FakeKubelet.
 
 Server-owned metadata (uid, resourceVersion, creationTimestamp, managedFields, generation,
@@ -53,9 +59,10 @@ The cluster holds one scenario at a time: scenarios reuse names (gpu-a100-1 ...)
 reads cluster-wide (every Node, operand pods and DaemonSets by label in every namespace, events
 by field selector). So :func:`purge`, run first by :func:`load_scenario`, empties the whole
 cluster of the kinds the ladders read: every Node, and in every namespace every Pod (grace
-period 0, which removes Terminating pods too), Event, DaemonSet and Lease (except the API
-server's own identity Leases). Objects that other live tests left behind are removed too: those
-tests are function-scoped and nothing reads their objects afterwards. A FakeKubelet cannot forget
+period 0, which removes Terminating pods too), Event, DaemonSet, Deployment, Job, Lease (except
+the API server's own identity Leases) and, when their CRDs are installed, every MariaDB and
+Backup. Objects that other live tests left behind are removed too: those tests are
+function-scoped and nothing reads their objects afterwards. A FakeKubelet cannot forget
 a registered log, so pass a fresh one (``FakeKubelet(control_plane.pki)``) to every load.
 
 Access
@@ -81,7 +88,18 @@ from typing import Any, Final
 import yaml
 from kubernetes import client
 
-from kfops.clients.resources import DAEMONSETS, EVENTS, LEASES, NODES, PODS, ResourceRef
+from kfops.clients.resources import (
+    BACKUPS,
+    DAEMONSETS,
+    DEPLOYMENTS,
+    EVENTS,
+    JOBS,
+    LEASES,
+    MARIADBS,
+    NODES,
+    PODS,
+    ResourceRef,
+)
 from kfops.clients.snapshot.store import Entry, Fault, SnapshotStore
 
 from .controlplane import REPO_ROOT, FakeKubelet, node_status_endpoint_fields
@@ -101,7 +119,13 @@ SERVER_OWNED_METADATA: Final = (
 #: loading before the first graceful delete must fit in it (it takes well under a second).
 DELETION_MARGIN_S: Final = 15
 #: The kinds a load writes, in the order it writes them (Nodes before the pods bound to them).
-LOAD_ORDER: Final = (NODES, DAEMONSETS, PODS, LEASES, EVENTS)
+LOAD_ORDER: Final = (NODES, DAEMONSETS, DEPLOYMENTS, JOBS, PODS, LEASES, EVENTS, MARIADBS, BACKUPS)
+#: Kinds written through their status subresource after create (create ignores status).
+WITH_STATUS: Final = (PODS, DAEMONSETS, DEPLOYMENTS, JOBS, MARIADBS, BACKUPS)
+#: Kinds served only when their CRD is installed: a purge skips them when it is not.
+CUSTOM: Final = (MARIADBS, BACKUPS)
+#: Labels the API server puts on a Job's pod template from the Job's own uid (generated selector).
+JOB_UID_LABELS: Final = ("controller-uid", "batch.kubernetes.io/controller-uid")
 #: Label of the API server's own identity Lease in kube-system, which the purge keeps.
 APISERVER_IDENTITY_LABEL: Final = "apiserver.kubernetes.io/identity"
 REQUEST_TIMEOUT: Final = (5.0, 30.0)
@@ -260,7 +284,7 @@ def _purge_namespaced(rest: Rest, ref: ResourceRef, query: Sequence[tuple[str, s
 
 def _leftovers(rest: Rest) -> list[str]:
     found = [f"Node {n['metadata']['name']}" for n in rest.items(NODES.path())]
-    for ref, query in _purge_plan():
+    for ref, query in _purge_plan(rest):
         found += [
             f"{ref.kind} {item['metadata']['namespace']}/{item['metadata']['name']}"
             for item in rest.items(ref.path(), query)
@@ -268,25 +292,40 @@ def _leftovers(rest: Rest) -> list[str]:
     return found
 
 
-def _purge_plan() -> tuple[tuple[ResourceRef, tuple[tuple[str, str], ...]], ...]:
+def _served(rest: Rest, ref: ResourceRef) -> bool:
+    """Whether the API server serves this kind (a custom resource needs its CRD installed)."""
+    try:
+        rest.items(ref.path(), (("limit", "1"),))
+    except ApiError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def _purge_plan(rest: Rest) -> tuple[tuple[ResourceRef, tuple[tuple[str, str], ...]], ...]:
     keep_apiserver = (("labelSelector", f"!{APISERVER_IDENTITY_LABEL}"),)
-    return (
+    builtin: tuple[tuple[ResourceRef, tuple[tuple[str, str], ...]], ...] = (
         (PODS, (("gracePeriodSeconds", "0"),)),  # 0 also removes pods already Terminating
         (EVENTS, ()),
         (DAEMONSETS, ()),
+        (DEPLOYMENTS, ()),
+        (JOBS, ()),
         (LEASES, keep_apiserver),
     )
+    return builtin + tuple((ref, ()) for ref in CUSTOM if _served(rest, ref))
 
 
 def purge(api: client.ApiClient) -> None:
-    """Remove every Node, Pod, Event, DaemonSet and Lease (but the API server's) from the cluster.
+    """Remove every Node, Pod, Event, DaemonSet, Deployment, Job and Lease (but the API server's) from
+    the cluster, and every MariaDB and Backup when their CRDs are installed.
 
     Deletion is synchronous for all of them here (no finalizers, garbage collector off), but the
     emptiness is still checked, bounded, so a leftover fails the load rather than the verdict.
     """
     rest = Rest(api)
     rest.delete(NODES.path())
-    for ref, query in _purge_plan():
+    for ref, query in _purge_plan(rest):
         _purge_namespaced(rest, ref, query)
     deadline = time.monotonic() + PURGE_TIMEOUT_S
     while leftovers := _leftovers(rest):
@@ -328,6 +367,24 @@ def _create_node(rest: Rest, body: dict[str, Any], kubelet: FakeKubelet) -> None
     rest.merge_patch(NODES.path(name=body["metadata"]["name"]), {"spec": {"taints": taints}})
 
 
+def _job_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A Job as a client creates it: without the selector and labels the server generates from its uid.
+
+    The snapshot's Job carries them from its original uid; sent back, the API server refuses the
+    Job (``selector`` not auto-generated) unless ``spec.manualSelector`` says they are the user's.
+    """
+    spec = dict(body.get("spec") or {})
+    if spec.get("manualSelector"):
+        return body
+    spec.pop("selector", None)
+    template = dict(spec.get("template") or {})
+    metadata = dict(template.get("metadata") or {})
+    labels = {k: v for k, v in (metadata.get("labels") or {}).items() if k not in JOB_UID_LABELS}
+    template["metadata"] = {**metadata, "labels": labels}
+    spec["template"] = template
+    return {**body, "spec": spec}
+
+
 def _create_with_status(rest: Rest, ref: ResourceRef, body: dict[str, Any]) -> None:
     """Create, then write status through the status subresource (create ignores it)."""
     status = body.pop("status", None)
@@ -364,7 +421,9 @@ def _write_objects(rest: Rest, store: SnapshotStore, kubelet: FakeKubelet, delta
             body = _prepared(entry.obj, delta)
             if ref is NODES:
                 _create_node(rest, body, kubelet)
-            elif ref in (PODS, DAEMONSETS):
+            elif ref is JOBS:
+                _create_with_status(rest, ref, _job_body(body))
+            elif ref in WITH_STATUS:
                 _create_with_status(rest, ref, body)
             else:
                 rest.create(ref.path(entry.namespace), body)
@@ -418,6 +477,12 @@ def load_scenario(api_client: client.ApiClient, kubelet: FakeKubelet, snapshot_d
     _check_kinds(store)
     purge(api_client)
     rest = Rest(api_client)
+    for ref in CUSTOM:
+        if store.entries(ref.group, ref.kind) and not _served(rest, ref):
+            raise LoadError(
+                f"{store.root} has {ref.kind} objects but the API server does not serve "
+                f"{ref.qualified}: install tests/live/crds first (crds.install_crds)"
+            )
     delta = plan_delta(store, datetime.now(UTC))
     namespaces = {
         entry.namespace for entries in store.objects.values() for entry in entries if entry.namespace

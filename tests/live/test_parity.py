@@ -28,7 +28,7 @@ from kubernetes import client
 from kfops.clients.live.kube import LiveKubeReader
 from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.snapshot.store import Fault
-from kfops.clients.sources import open_prometheus
+from kfops.clients.sources import open_galera, open_prometheus
 from kfops.clients.timeouts import Timeouts
 from kfops.model import Diagnosis, Evidence, Finding
 from kfops.runbooks.engine import Engine
@@ -38,6 +38,7 @@ from tests.scenarios.test_ladders_offline import assert_matches
 from tests.support.scenarios import Case, cases
 
 from .controlplane import ControlPlane, FakeKubelet
+from .crds import install_crds
 from .loader import (
     READER_USER,
     Loaded,
@@ -170,6 +171,8 @@ class Parity:
 def parity(
     control_plane: ControlPlane, admin_api: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Parity]:
+    # Galera scenarios hold mariadb-operator Backups: without the CRDs, listing them live answers 404
+    install_crds(admin_api)
     harness = Parity(control_plane, admin_api, tmp_path_factory.mktemp("parity"))
     try:
         yield harness
@@ -242,10 +245,11 @@ def diagnose_both(
     live = parity.scenario(folder)
     ladder = find(ladder_id)
     snapshot = SnapshotKubeReader.open(folder)
-    # Prometheus is not what parity tests: both runs read the scenario's recorded answers.
+    # Prometheus and Galera are not what parity tests: both runs read the scenario's recorded answers.
     prom = open_prometheus(live.settings, snapshot)
-    offline = Engine(snapshot, live.settings, prom).diagnose(ladder, target)
-    diagnoses = Engine(live.reader, live.settings, prom).diagnose(ladder, target)
+    galera = open_galera(live.settings, snapshot)
+    offline = Engine(snapshot, live.settings, prom, galera=galera).diagnose(ladder, target)
+    diagnoses = Engine(live.reader, live.settings, prom, galera=galera).diagnose(ladder, target)
     why = f"{_explain(diagnoses, offline)}\n{live.traffic()}"
     assert shape(diagnoses) == shape(offline), why
     assert evidence_shape(diagnoses) == evidence_shape(offline), why

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from kfops.clients.snapshot.kube import SnapshotKubeReader
-from kfops.clients.sources import open_prometheus
+from kfops.clients.sources import open_galera, open_prometheus
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
@@ -34,10 +34,11 @@ def assert_matches(diagnoses: list[Diagnosis], case: Case) -> None:
         assert sorted(p.action for p in diagnosis.proposals) == sorted(expected.get("proposals") or [])
 
 
-def test_there_are_enough_scenarios() -> None:
-    gpu = [c for c in CASES if c.ladder == "gpu-node-down"]
-    assert len({c.scenario for c in gpu}) >= 8
-    healthy = [c for c in gpu if c.exit == 0]
+@pytest.mark.parametrize(("ladder", "least"), [("gpu-node-down", 8), ("galera-migration-failure", 10)])
+def test_there_are_enough_scenarios(ladder: str, least: int) -> None:
+    mine = [c for c in CASES if c.ladder == ladder]
+    assert len({c.scenario for c in mine}) >= least
+    healthy = [c for c in mine if c.exit == 0 and all(d["status"] == "healthy" for d in c.diagnoses)]
     assert healthy, "every ladder needs a healthy baseline that raises no alarm"
 
 
@@ -46,9 +47,27 @@ def test_offline_diagnosis(case: Case) -> None:
     ladder = find(case.ladder)
     reader = SnapshotKubeReader.open(case.scenario)
     settings = Settings()
-    prom = open_prometheus(settings, reader)  # the snapshot's recorded answers, as the CLI opens them
-    diagnoses = Engine(reader, settings, prom).diagnose(ladder, case.option(f"--{ladder.target_input}"))
+    # the snapshot's recorded Prometheus and Galera answers, as the CLI opens them
+    prom = open_prometheus(settings, reader)
+    galera = open_galera(settings, reader)
+    target = case.option(f"--{ladder.target_input}")
+    diagnoses = Engine(reader, settings, prom, galera=galera).diagnose(ladder, target)
     assert_matches(diagnoses, case)
     for diagnosis in diagnoses:
         if diagnosis.conclusion.verdict.value == "healthy":
             assert not diagnosis.errors and not diagnosis.proposals
+
+
+def test_galera_restore_names_the_backup_from_before_the_migration() -> None:
+    """migration-dirty also holds a Backup completed after the failed migration (it holds the damage):
+    the restore kfops writes out must name the last one that predates the migration."""
+    dirty = [c for c in CASES if c.id == "galera-migration-failure/migration-dirty/sweep"]
+    assert dirty
+    for case in dirty:  # the test scenario and its copy in examples/
+        reader = SnapshotKubeReader.open(case.scenario)
+        settings = Settings()
+        engine = Engine(reader, settings, galera=open_galera(settings, reader))
+        [diagnosis] = engine.diagnose(find(case.ladder))
+        [restore] = [p for p in diagnosis.proposals if p.action == "galera.restore-backup"]
+        assert restore.target == "backup/kubeflow/mariadb-nightly"
+        assert any("backupRef:\n    name: mariadb-nightly" in step for step in restore.steps)

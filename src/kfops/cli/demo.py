@@ -9,9 +9,11 @@ import yaml
 
 from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.snapshot.store import META_FILE
+from kfops.clients.sources import open_galera
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import ladders
+from kfops.settings import Settings
 
 
 def snapshots_root() -> Path:
@@ -36,7 +38,8 @@ def run_demo(output: str, verbose: bool) -> int:
     results: list[tuple[Path, list[Diagnosis]]] = []
     for ladder in ladders():
         for scenario in scenarios(ladder.id):
-            engine = Engine(SnapshotKubeReader.open(scenario))
+            kube = SnapshotKubeReader.open(scenario)
+            engine = Engine(kube, galera=open_galera(Settings(), kube))  # the snapshot's galera/, if any
             results.append((scenario, engine.diagnose(ladder)))
     if not results:
         raise SystemExit(f"kfops: no bundled snapshots found under {snapshots_root()}")
