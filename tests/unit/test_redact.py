@@ -42,3 +42,9 @@ def test_sql_password_literals_are_masked() -> None:
     masked = redact_text(text)
     assert "hunter2-long" not in masked and "pw2" not in masked
     assert "IDENTIFIED BY [REDACTED]" in masked
+
+
+def test_mysql_access_denied_keeps_its_words() -> None:
+    """'(using password: YES)' says whether a password was sent, not the password."""
+    text = "Access denied for user 'kfops'@'10.0.0.7' (using password: YES)"
+    assert redact_text(text) == text

@@ -19,7 +19,7 @@ _PATTERNS = (
     # key=value / key: value pairs whose key names a secret
     re.compile(
         r"(?i)\b([\w.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|credential)[\w.-]*)"
-        r"(\s*[:=]\s*[\"']?)([^\s\"',;&]+)"
+        r"(\s*[:=]\s*[\"']?)(?!(?:YES|NO)\))([^\s\"',;&]+)"
     ),
     re.compile(r"(?i)\b(bearer|basic)(\s+)([A-Za-z0-9._~+/=-]{8,})"),
     re.compile(r"(://[^/\s:@]+:)([^@\s/]+)(@)"),  # user:password@host in URLs

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from kfops.clients.errors import ReaderError
 from kfops.clients.galera import queries as sql
 from kfops.diagnostics.context import ProbeContext, failure_evidence, galera_evidence
-from kfops.diagnostics.galera.nodes import galera_of
+from kfops.diagnostics.galera.nodes import galera_of, read_cluster
 from kfops.diagnostics.galera.schema import NodeSchema, SchemaReport, read_schemas
 from kfops.model import Evidence, Observed, Source
 
@@ -69,6 +69,8 @@ class MigrationReport:
     entries: tuple[Bookkeeping, ...]
     kfp: tuple[KfpSchema, ...]
     schemas: tuple[str, ...]
+    #: bookkeeping tables that exist but could not be read: (schema, table, why)
+    unreadable: tuple[tuple[str, str, str], ...] = ()
 
     def failed(self) -> tuple[Bookkeeping, ...]:
         return tuple(e for e in self.entries if e.failed)
@@ -119,11 +121,14 @@ _TOOLS = {
 
 def read_migrations(ctx: ProbeContext) -> Observed:
     schemas: SchemaReport = read_schemas(ctx).value
-    reference = schemas.reference
+    # a healthy node's answer is the cluster's; any readable one will do when none is healthy
+    healthy = read_cluster(ctx).value.reference
+    reference = next((n for n in schemas.nodes if healthy and n.node == healthy.address), schemas.reference)
     if reference is None:
         raise ReaderError("information_schema on every node", "no node could be read", resource="galera")
     reader = galera_of(ctx)
     entries: list[Bookkeeping] = []
+    unreadable: list[tuple[str, str, str]] = []
     evidence: list[Evidence] = []
     for schema, table in reference.tables:
         query = sql.BOOKKEEPING.get(table)
@@ -134,6 +139,7 @@ def read_migrations(ctx: ProbeContext) -> Observed:
             fetched = reader.query_in(reference.node, schema, query)
         except ReaderError as exc:
             evidence.append(failure_evidence(exc, ctx.now, Source.GALERA))
+            unreadable.append((schema, table, exc.headline))
             continue
         entry = _entry(schema, tool, list(fetched.value))
         evidence.append(
@@ -144,6 +150,8 @@ def read_migrations(ctx: ProbeContext) -> Observed:
         if entry:
             entries.append(entry)
     return Observed(
-        MigrationReport(reference.node, tuple(entries), tuple(_kfp(reference)), schemas.schemas),
+        MigrationReport(
+            reference.node, tuple(entries), tuple(_kfp(reference)), schemas.schemas, tuple(unreadable)
+        ),
         tuple(evidence),
     )

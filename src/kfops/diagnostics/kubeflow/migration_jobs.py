@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from kfops.clients.errors import ReaderError
 from kfops.clients.resources import JOBS, PODS
@@ -154,6 +154,14 @@ def _state(status: dict[str, object]) -> str:
     return "running"
 
 
+def _failed_at(status: dict[str, object]) -> datetime | None:
+    """When a Job failed: its Failed condition's transition (completionTime is set only on success)."""
+    for condition in status.get("conditions") or []:  # type: ignore[attr-defined]
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            return parse_time(condition.get("lastTransitionTime"))
+    return None
+
+
 def _failed_message(status: dict[str, object]) -> str:
     for condition in status.get("conditions") or []:  # type: ignore[attr-defined]
         if condition.get("type") == "Failed" and condition.get("status") == "True":
@@ -186,6 +194,11 @@ def read_migration_jobs(ctx: ProbeContext) -> Observed:
     migrations = [j for j in listed.value if _is_migration(j)]
     pods_fetched = ctx.kube.list(PODS, namespace)
     pods = [pod_facts(p) for p in pods_fetched.value]
+    #: when each pod started (status.startTime): the newest attempt is the one whose log matters
+    started_at = {
+        ((p.get("metadata") or {}).get("name")): parse_time((p.get("status") or {}).get("startTime"))
+        for p in pods_fetched.value
+    }
     jobs: list[MigrationJob] = []
     for raw in migrations:
         meta, status = raw.get("metadata") or {}, raw.get("status") or {}
@@ -196,7 +209,7 @@ def read_migration_jobs(ctx: ProbeContext) -> Observed:
             uid=str(meta.get("uid", "")),
             state=state,
             started=parse_time(status.get("startTime")),
-            finished=parse_time(status.get("completionTime")),
+            finished=parse_time(status.get("completionTime")) or _failed_at(status),
             message=_failed_message(status),
             labels=dict(meta.get("labels") or {}),
         )
@@ -208,7 +221,7 @@ def read_migration_jobs(ctx: ProbeContext) -> Observed:
                     if p.labels.get("job-name") == job.name
                     or p.labels.get("batch.kubernetes.io/job-name") == job.name
                 ),
-                key=lambda p: p.name,
+                key=lambda p: (started_at.get(p.name) or datetime.min.replace(tzinfo=UTC), p.name),
             )
             if mine:
                 cls, meaning, line = _log_of(ctx, mine[-1], evidence)

@@ -74,7 +74,10 @@ CAUSES = (
     Cause(
         "migration-job-failed",
         "the migration Job failed, but left no dirty state behind",
-        _is("migration-job", "failed"),
+        lambda found: (
+            found.branch("migration-job") == "failed"
+            and found.branch("galera-migrations") in ("clean", "none")
+        ),
         _summary_of("migration-job", "The migration Job failed"),
         confidence="medium",
     ),

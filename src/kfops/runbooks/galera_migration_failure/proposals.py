@@ -126,6 +126,10 @@ def _rerun(job: MigrationJob, inp: ProposalInput, why: tuple[str, ...]) -> Propo
         if inp.facts.get(MIGRATIONS)
         else []
     )
+    # only a schema the Job names (in its name or labels) is the one it migrates: checking an
+    # unrelated schema's dirty flag would refuse, or allow, for the wrong reason
+    named = " ".join((job.name, *job.labels.values())).lower()
+    golang = [s for s in golang if s.lower() in named or s.lower().replace("_", "-") in named]
     params: dict[str, object] = {"namespace": job.namespace, "job": job.name, "uid": job.uid}
     if len(golang) == 1 and inp.facts.get(CLUSTER) is not None:
         params["galeraNodes"] = [n.address for n in inp.facts[CLUSTER].nodes]

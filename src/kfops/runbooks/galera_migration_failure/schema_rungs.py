@@ -166,6 +166,15 @@ MIGRATION_STATE = Rung(
             ),
         ),
         Branch(
+            "unreadable",
+            Status.ERROR,
+            "a bookkeeping table could not be read: a dirty or failed migration cannot be ruled out",
+            lambda f: bool(migrations_of(f).unreadable),
+            lambda f: (
+                "could not read " + "; ".join(f"{s}.{t} ({why})" for s, t, why in migrations_of(f).unreadable)
+            ),
+        ),
+        Branch(
             "none",
             Status.NO_DATA,
             "no migration bookkeeping found",
@@ -205,6 +214,16 @@ MLMD_SCHEMA = Rung(
     question="Does MLMD's schema version match what the deployed metadata server expects?",
     probes=(MIGRATIONS, MLMD),
     branches=(
+        Branch(
+            "unreadable",
+            Status.ERROR,
+            "MLMDEnv exists but could not be read",
+            lambda f: mlmd_of(f).deployed and any(t == "MLMDEnv" for _, t, _ in migrations_of(f).unreadable),
+            lambda f: (
+                "could not read "
+                + "; ".join(f"{s}.{t} ({why})" for s, t, why in migrations_of(f).unreadable if t == "MLMDEnv")
+            ),
+        ),
         Branch(
             "not-applicable",
             Status.SKIPPED,
