@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kfops.diagnostics.context import ProbeContext
-from kfops.model import Cause, Findings, Ladder
+from kfops.model import Cause, Ladder
+from kfops.runbooks.causes import answered, summary_of
 from kfops.runbooks.galera_migration_failure.cluster_rungs import (
     MEMBERSHIP,
     NODES,
@@ -21,55 +22,42 @@ from kfops.runbooks.galera_migration_failure.schema_rungs import (
     SCHEMA,
 )
 
-
-def _is(rung: str, *branches: str):  # type: ignore[no-untyped-def]
-    return lambda found: found.branch(rung) in branches
-
-
-def _summary_of(rung: str, prefix: str):  # type: ignore[no-untyped-def]
-    def say(found: Findings) -> str:
-        finding = found.get(rung)
-        return f"{prefix}: {finding.summary}" if finding else prefix
-
-    return say
-
-
 CAUSES = (
     Cause(
         "quorum-lost",
         "the cluster lost quorum: no Primary component, every query fails",
-        _is("galera-membership", "non-primary", "split"),
-        _summary_of("galera-membership", "Galera lost quorum"),
+        answered("galera-membership", "non-primary", "split"),
+        summary_of("galera-membership", "Galera lost quorum"),
     ),
     Cause(
         "migration-dirty",
         "a migration stopped half-way (golang-migrate dirty, Flyway failed)",
-        _is("galera-migrations", "dirty"),
-        _summary_of("galera-migrations", "A schema migration failed mid-upgrade"),
+        answered("galera-migrations", "dirty"),
+        summary_of("galera-migrations", "A schema migration failed mid-upgrade"),
     ),
     Cause(
         "mlmd-schema-mismatch",
         "MLMD's schema version does not match the deployed metadata server",
-        _is("mlmd-schema", "behind", "ahead"),
-        _summary_of("mlmd-schema", "MLMD's schema does not match its server"),
+        answered("mlmd-schema", "behind", "ahead"),
+        summary_of("mlmd-schema", "MLMD's schema does not match its server"),
     ),
     Cause(
         "kfp-half-upgraded",
         "KFP's schema upgrade stopped half-way",
-        _is("galera-migrations", "kfp-half-upgraded"),
-        _summary_of("galera-migrations", "KFP's schema upgrade stopped half-way"),
+        answered("galera-migrations", "kfp-half-upgraded"),
+        summary_of("galera-migrations", "KFP's schema upgrade stopped half-way"),
     ),
     Cause(
         "schema-diverged",
         "the nodes' schemas differ (RSU DDL on some nodes, or an ignored apply error)",
-        _is("galera-schema", "diverged"),
-        _summary_of("galera-schema", "The nodes' schemas have diverged"),
+        answered("galera-schema", "diverged"),
+        summary_of("galera-schema", "The nodes' schemas have diverged"),
     ),
     Cause(
         "ddl-blocked",
         "a migration's DDL is blocked by, or blocking, other sessions",
-        _is("galera-ddl", "blocked", "long-ddl"),
-        _summary_of("galera-ddl", "A DDL is blocked or blocking"),
+        answered("galera-ddl", "blocked", "long-ddl"),
+        summary_of("galera-ddl", "A DDL is blocked or blocking"),
     ),
     Cause(
         "migration-job-failed",
@@ -78,27 +66,27 @@ CAUSES = (
             found.branch("migration-job") == "failed"
             and found.branch("galera-migrations") in ("clean", "none")
         ),
-        _summary_of("migration-job", "The migration Job failed"),
+        summary_of("migration-job", "The migration Job failed"),
         confidence="medium",
     ),
     Cause(
         "node-down",
         "a Galera node is down; the rest keeps quorum",
-        _is("galera-membership", "node-missing"),
-        _summary_of("galera-membership", "A Galera node is down"),
+        answered("galera-membership", "node-missing"),
+        summary_of("galera-membership", "A Galera node is down"),
     ),
     Cause(
         "node-not-synced",
         "a Galera node is not Synced",
-        _is("galera-membership", "not-synced"),
-        _summary_of("galera-membership", "A Galera node is not Synced"),
+        answered("galera-membership", "not-synced"),
+        summary_of("galera-membership", "A Galera node is not Synced"),
         confidence="medium",
     ),
     Cause(
         "tables-without-primary-key",
         "tables without a primary key, which Galera cannot replicate safely",
-        _is("galera-primary-keys", "missing"),
-        _summary_of("galera-primary-keys", "Tables without a primary key"),
+        answered("galera-primary-keys", "missing"),
+        summary_of("galera-primary-keys", "Tables without a primary key"),
         confidence="medium",
     ),
 )

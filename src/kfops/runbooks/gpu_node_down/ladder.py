@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from kfops.model import (
     Cause,
-    Findings,
     Ladder,
     Status,
 )
+from kfops.runbooks.causes import answered, summary_of
 from kfops.runbooks.gpu_node_down.gpu_rungs import (
     FLEET,
     GPU_ALLOCATABLE,
@@ -23,63 +23,52 @@ from kfops.runbooks.gpu_node_down.probes import (
 from kfops.runbooks.gpu_node_down.prom_rungs import GPU_EXPORTER, GPU_TELEMETRY, GPU_XID, READY_HISTORY_RUNG
 from kfops.runbooks.gpu_node_down.proposals import propose
 
-
 # ---------------------------------------------------------------- causes
-def _is(rung: str, *branches: str):  # type: ignore[no-untyped-def]
-    return lambda found: found.branch(rung) in branches
-
-
-def _summary_of(rung: str, prefix: str):  # type: ignore[no-untyped-def]
-    def say(found: Findings) -> str:
-        finding = found.get(rung)
-        return f"{prefix}: {finding.summary}" if finding else prefix
-
-    return say
 
 
 CAUSES = (
     Cause(
         "node-unreachable",
         "GPU node down or unreachable",
-        _is("node-ready", "unreachable"),
-        _summary_of("node-ready", "The node is down or unreachable"),
+        answered("node-ready", "unreachable"),
+        summary_of("node-ready", "The node is down or unreachable"),
     ),
     Cause(
         "kubelet-not-ready",
         "kubelet NotReady",
-        _is("node-ready", "not-ready"),
-        _summary_of("node-ready", "The kubelet reports NotReady"),
+        answered("node-ready", "not-ready"),
+        summary_of("node-ready", "The kubelet reports NotReady"),
     ),
     Cause(
         "gpu-operator-operand-failure",
         "GPU operator operand failure",
         lambda found: found.status("gpu-operands") is Status.FAIL,
-        _summary_of("gpu-operands", "A GPU operator component on the node is failing"),
+        summary_of("gpu-operands", "A GPU operator component on the node is failing"),
     ),
     Cause(
         "gpu-hardware-xid",
         "a GPU reported a hardware Xid (fell off the bus, ECC, NVLink) on a Ready node",
-        _is("gpu-xid", "hardware"),
-        _summary_of("gpu-xid", "A GPU reported a hardware fault on a Ready node"),
+        answered("gpu-xid", "hardware"),
+        summary_of("gpu-xid", "A GPU reported a hardware fault on a Ready node"),
     ),
     Cause(
         "gpus-unhealthy",
         "GPUs unhealthy on a Ready node",
-        _is("gpu-allocatable", "gpus-unhealthy", "no-devices"),
-        _summary_of("gpu-allocatable", "GPUs are unhealthy on a Ready node"),
+        answered("gpu-allocatable", "gpus-unhealthy", "no-devices"),
+        summary_of("gpu-allocatable", "GPUs are unhealthy on a Ready node"),
     ),
     Cause(
         "node-flapping",
         "the node's Ready condition keeps flapping",
-        _is("ready-history", "flapping"),
-        _summary_of("ready-history", "The node is flapping"),
+        answered("ready-history", "flapping"),
+        summary_of("ready-history", "The node is flapping"),
         confidence="medium",
     ),
     Cause(
         "no-gpu-nodes",
         "no GPU nodes at all",
-        _is("gpu-fleet", "none"),
-        _summary_of("gpu-fleet", "No GPU nodes"),
+        answered("gpu-fleet", "none"),
+        summary_of("gpu-fleet", "No GPU nodes"),
         confidence="medium",
     ),
 )
