@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import statistics
 import sys
 import time
@@ -110,6 +111,7 @@ def main() -> None:
         print(f"peak RSS of the benchmark process: {rss:.0f} MB")
     finally:
         cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
