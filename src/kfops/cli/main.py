@@ -129,10 +129,7 @@ def _galera(
     try:
         return open_galera(settings, reader, tuple(nodes or ()))
     except ConfigurationError as exc:
-        fail(
-            f"cannot read Galera: {exc}",
-            EXIT_USAGE if "must be" in str(exc) or "not a" in str(exc) else EXIT_CANNOT_DIAGNOSE,
-        )
+        fail(f"cannot read Galera: {exc}", EXIT_CANNOT_DIAGNOSE)
 
 
 def _emit(diagnoses: list[Diagnosis], output: Output, verbose: bool) -> None:

@@ -23,7 +23,6 @@ class Backup:
     mariadb: str
     completed: datetime | None  # Complete=True since
     failed: bool
-    scheduled: bool
 
     def describe(self, now: datetime) -> str:
         if self.completed:
@@ -72,7 +71,6 @@ def _backup(raw: dict[str, object]) -> Backup:
         mariadb=str((spec.get("mariaDbRef") or {}).get("name", "")),
         completed=completed,
         failed=failed,
-        scheduled=bool(spec.get("schedule")),
     )
 
 

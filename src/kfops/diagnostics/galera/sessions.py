@@ -75,7 +75,6 @@ class SessionReport:
     waiters: tuple[Session, ...]  # sessions waiting for a metadata lock / a DDL's turn
     holders: tuple[Holder, ...]
     unreadable: tuple[str, ...]  # nodes whose processlist could not be read
-    lock_info: bool  # METADATA_LOCK_INFO answered on at least one node
     long_ddl_s: float = 60.0  # settings.galera_long_ddl_s
 
     @property
@@ -111,11 +110,13 @@ class _NodeSessions:
 
 
 def _holders(node: _NodeSessions, waiters: list[Session]) -> list[Holder]:
+    """Who holds what the waiters wait for: exact from METADATA_LOCK_INFO, else the open
+    transactions older than the longest wait; plus any DDL still running on the node."""
     if not waiters:
         return []
     waiting_ids = {w.id for w in waiters}
     by_id = {s.id: s for s in node.sessions}
-    found: list[Holder] = []
+    found: dict[int, Holder] = {}
     if node.locks is not None:
         tables = {
             (r.get("TABLE_SCHEMA"), r.get("TABLE_NAME"))
@@ -125,32 +126,21 @@ def _holders(node: _NodeSessions, waiters: list[Session]) -> list[Holder]:
         for row in node.locks:
             thread = int(str(row.get("THREAD_ID") or 0))
             table = (row.get("TABLE_SCHEMA"), row.get("TABLE_NAME"))
-            if thread in waiting_ids or thread not in by_id or table not in tables:
-                continue
-            if any(h.session.id == thread for h in found):
-                continue
-            found.append(
-                Holder(
-                    by_id[thread], "metadata_lock_info", f"{row.get('LOCK_MODE')} on {table[0]}.{table[1]}"
-                )
-            )
-        running_ddl = [s for s in node.sessions if s.ddl and not s.waiting and s.id not in waiting_ids]
-        found.extend(
-            Holder(s, "running DDL") for s in running_ddl if all(h.session.id != s.id for h in found)
-        )
-        return found
-    longest = max(w.seconds for w in waiters)
-    for row in node.transactions:
-        thread = int(str(row.get("trx_mysql_thread_id") or 0))
-        if thread in waiting_ids or thread not in by_id:
-            continue
-        # the server's own clock (TIMESTAMPDIFF … NOW()): no skew between kfops and the node
-        opened = int(str(row.get("trx_seconds") or 0))
-        if opened >= longest:
-            found.append(Holder(by_id[thread], "open transaction", f"transaction open for {opened}s"))
-    running_ddl = [s for s in node.sessions if s.ddl and not s.waiting and s.id not in waiting_ids]
-    found.extend(Holder(s, "running DDL") for s in running_ddl)
-    return found
+            if thread not in waiting_ids and thread in by_id and table in tables:
+                lock = f"{row.get('LOCK_MODE')} on {table[0]}.{table[1]}"
+                found.setdefault(thread, Holder(by_id[thread], "metadata_lock_info", lock))
+    else:
+        longest = max(w.seconds for w in waiters)
+        for row in node.transactions:
+            thread = int(str(row.get("trx_mysql_thread_id") or 0))
+            # the server's own clock (TIMESTAMPDIFF … NOW()): no skew between kfops and the node
+            opened = int(str(row.get("trx_seconds") or 0))
+            if thread not in waiting_ids and thread in by_id and opened >= longest:
+                found.setdefault(thread, Holder(by_id[thread], "open transaction", f"open for {opened}s"))
+    for session in node.sessions:
+        if session.ddl and not session.waiting and session.id not in waiting_ids:
+            found.setdefault(session.id, Holder(session, "running DDL"))
+    return list(found.values())
 
 
 def read_sessions(ctx: ProbeContext) -> Observed:
@@ -198,14 +188,12 @@ def read_sessions(ctx: ProbeContext) -> Observed:
     holders: list[Holder] = []
     unreadable: list[str] = []
     evidence: list[Evidence] = []
-    lock_info = False
     for node, answer in per_node(ctx, read):
         if isinstance(answer, ReaderError):
             unreadable.append(node)
             evidence.append(failure_evidence(answer, ctx.now, Source.GALERA))
             continue
         evidence.extend(answer.evidence)
-        lock_info = lock_info or answer.locks is not None
         mine = [s for s in answer.sessions if not s.system]
         all_sessions.extend(mine)
         ddl.extend(s for s in mine if s.ddl)
@@ -219,7 +207,6 @@ def read_sessions(ctx: ProbeContext) -> Observed:
             tuple(waiters),
             tuple(holders),
             tuple(unreadable),
-            lock_info,
             ctx.settings.galera_long_ddl_s,
         ),
         tuple(evidence),

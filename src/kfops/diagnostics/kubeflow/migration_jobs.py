@@ -96,7 +96,7 @@ class MigrationJob:
     error_class: str = ""
     error_meaning: str = ""
     error_line: str = ""
-    pod: str = ""
+    pod: str = ""  # the failed pod whose log was read
     labels: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -13,7 +13,9 @@ def _failed_say(f: Facts) -> str:
     for job in jobs_of(f).failed()[:3]:
         when = f" {age(job.finished or job.started, f.now)} ago" if (job.finished or job.started) else ""
         error = (
-            f": {job.error_class} — {job.error_meaning}; log: '{job.error_line}'" if job.error_class else ""
+            f": {job.error_class} — {job.error_meaning}; log of {job.pod}: '{job.error_line}'"
+            if job.error_class
+            else ""
         )
         parts.append(f"Job {job.ref} failed{when} ({job.message or 'no message'}){error}")
     for init in jobs_of(f).init_failures[:3]:

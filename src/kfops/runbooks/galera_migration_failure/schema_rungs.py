@@ -36,7 +36,8 @@ def _blocked_say(f: Facts) -> str:
         parts.append(f"{others} more sessions wait behind it")
     if report.holders:
         holders = "; ".join(
-            f"{h.session.describe()} [{'exact, ' if h.how == 'metadata_lock_info' else 'likely: '}{h.how}]"
+            f"{h.session.describe()} [{'exact, ' if h.how == 'metadata_lock_info' else 'likely: '}{h.how}"
+            + (f": {h.lock}]" if h.lock else "]")
             for h in report.holders[:3]
         )
         parts.append(f"held by {holders}")
