@@ -80,6 +80,30 @@ class Settings:
     galera_admin_user: str = ""
     galera_admin_password: str = field(default="", repr=False)
 
+    # --- Kubeflow Pipelines (the stuck-pipeline ladder) ---
+    #: where KFP's backend runs: ml-pipeline, the persistence agent, metadata-grpc, the
+    #: workflow-controller and the object store (minio-service / seaweedfs)
+    kfp_namespace: str = "kubeflow"
+    #: the KFP API server's base URL, e.g. http://ml-pipeline.kubeflow.svc:8888 in the cluster;
+    #: empty: the ladder diagnoses from the Argo Workflow alone and says the API was not asked
+    kfp_url: str = ""
+    #: a bearer token for the API (KFOPS_KFP_TOKEN), or a file holding one (a projected
+    #: ServiceAccount token, re-read on every call because it rotates)
+    kfp_token: str = field(default="", repr=False)
+    kfp_token_file: str = ""
+    #: multi-user KFP behind no auth proxy trusts this header for the caller's identity
+    #: (KUBEFLOW_USERID_HEADER of the API server); empty user: the header is not sent
+    kfp_userid_header: str = "kubeflow-userid"
+    kfp_userid: str = ""
+    kfp_ca_file: str = ""
+    #: seconds to wait for the KFP API: a hung API server must not eat the diagnosis deadline
+    kfp_timeout_s: float = 5.0
+    #: minutes a Workflow may run with no step starting or finishing before the sweep calls it
+    #: stuck; pipelines with long single steps (training) need more
+    pipeline_stuck_after_min: float = 60.0
+    #: minutes a step pod may stay Pending before it counts as stuck rather than starting up
+    pipeline_pending_after_min: float = 5.0
+
     # --- the remediation gate (playbooks) ---
     #: namespace of kfops' own state: approval records, locks (Leases), the pause/breaker switch.
     namespace: str = "kfops"

@@ -178,6 +178,32 @@ class PromReader(Protocol):
     def query_range(self, promql: str, minutes: float, step_s: float) -> Fetched: ...
 
 
+class KfpReader(Protocol):
+    """Read-only calls to the Kubeflow Pipelines API server (REST v2beta1), or their recording.
+
+    ``Fetched.value`` is the API's own JSON (snake_case, as ``kfp-server-api`` models it): a
+    ``V2beta1Run`` mapping for ``get_run``. A failure raises a ReaderError with ``resource="kfp"``:
+    Unreachable / ReadTimeout / ServerError (5xx), Unauthorized (401), Forbidden (403), NotFound.
+    """
+
+    def describe(self) -> str: ...
+
+    def get_run(self, run_id: str) -> Fetched:
+        """``GET /apis/v2beta1/runs/{run_id}``."""
+
+
+class KfpWriter(Protocol):
+    """The two run actions kfops may take through the KFP API. Playbooks only."""
+
+    def describe(self) -> str: ...
+
+    def terminate_run(self, run_id: str) -> Fetched:
+        """``POST /apis/v2beta1/runs/{run_id}:terminate``."""
+
+    def retry_run(self, run_id: str) -> Fetched:
+        """``POST /apis/v2beta1/runs/{run_id}:retry``."""
+
+
 class GaleraReader(Protocol):
     """Read-only SQL against the nodes of one MariaDB Galera cluster (or their recorded answers).
 

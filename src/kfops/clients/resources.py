@@ -46,7 +46,33 @@ STATEFULSETS = ResourceRef("apps", "v1", "statefulsets", "StatefulSet", namespac
 MARIADBS = ResourceRef("k8s.mariadb.com", "v1alpha1", "mariadbs", "MariaDB", namespaced=True)
 BACKUPS = ResourceRef("k8s.mariadb.com", "v1alpha1", "backups", "Backup", namespaced=True)
 
-ALL = (NODES, PODS, EVENTS, LEASES, DAEMONSETS, PROFILES, JOBS, DEPLOYMENTS, STATEFULSETS, MARIADBS, BACKUPS)
+# stuck-pipeline: the Argo Workflow of a KFP run, and what its step pods wait for
+WORKFLOWS = ResourceRef("argoproj.io", "v1alpha1", "workflows", "Workflow", namespaced=True)
+PVCS = ResourceRef("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", namespaced=True)
+STORAGECLASSES = ResourceRef("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
+RESOURCEQUOTAS = ResourceRef("", "v1", "resourcequotas", "ResourceQuota", namespaced=True)
+ENDPOINTSLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", namespaced=True)
+#: read one by name (the workflow-controller's); never listed, never captured wholesale
+CONFIGMAPS = ResourceRef("", "v1", "configmaps", "ConfigMap", namespaced=True)
+
+ALL = (
+    NODES,
+    PODS,
+    EVENTS,
+    LEASES,
+    DAEMONSETS,
+    PROFILES,
+    JOBS,
+    DEPLOYMENTS,
+    STATEFULSETS,
+    MARIADBS,
+    BACKUPS,
+    WORKFLOWS,
+    PVCS,
+    STORAGECLASSES,
+    RESOURCEQUOTAS,
+    ENDPOINTSLICES,
+)
 
 
 def by_plural(qualified: str) -> ResourceRef | None:
@@ -55,7 +81,6 @@ def by_plural(qualified: str) -> ResourceRef | None:
 
 
 # Objects only the playbooks' gate writes (its own state, in kfops' namespace) or reads to plan.
-CONFIGMAPS = ResourceRef("", "v1", "configmaps", "ConfigMap", namespaced=True)
 PDBS = ResourceRef("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", namespaced=True)
 #: read only to find the Galera credentials named by settings.galera_secret; never captured
 SECRETS = ResourceRef("", "v1", "secrets", "Secret", namespaced=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kfops.clients.errors import ReaderError
-from kfops.clients.protocols import Fetched, GaleraReader, KubeReader, PromReader
+from kfops.clients.protocols import Fetched, GaleraReader, KfpReader, KubeReader, PromReader
 from kfops.model import Evidence, Source
 from kfops.settings import Settings
 
@@ -23,6 +23,7 @@ class ProbeContext:
     settings: Settings
     prom: PromReader | None = None  # None: no Prometheus configured (or recorded in the snapshot)
     galera: GaleraReader | None = None  # None: no Galera nodes configured (or recorded)
+    kfp: KfpReader | None = None  # None: no KFP API URL configured (or recorded)
 
 
 def kube_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:
@@ -52,7 +53,19 @@ def failure_evidence(error: ReaderError, now: datetime, source: Source = Source.
         source = Source.PROMETHEUS
     elif error.resource == "galera":
         source = Source.GALERA
+    elif error.resource == "kfp":
+        source = Source.KFP
     return Evidence(source=source, query=error.query, summary=error.headline, observed_at=now)
+
+
+def kfp_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:
+    return Evidence(
+        source=Source.KFP,
+        query=fetched.query,
+        summary=summary,
+        observed_at=fetched.observed_at,
+        data=data,
+    )
 
 
 def galera_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:

@@ -144,6 +144,8 @@ class Ladder:
     mitigation: tuple[str, ...] = field(default_factory=tuple)
     #: how to run it, for the runbook page, when the generic "--<target_input> NAME" sentence is wrong
     usage: str = ""
+    #: what a sweep examined, for "No problem found on …" (e.g. "the GPU fleet")
+    subject: str = "every target the sweep examined"
 
     @property
     def doc(self) -> str:

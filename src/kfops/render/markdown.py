@@ -16,7 +16,7 @@ def _cell(text: str) -> str:
 
 def _one(doc: dict[str, Any]) -> list[str]:
     c = doc["conclusion"]
-    target = doc["target"] if doc["target"] != "*" else "all GPU nodes"
+    target = doc["target"] if doc["target"] != "*" else "sweep (no target named)"
     lines = [
         f"## {doc['runbook']} → `{target}`: **{doc['status']}**",
         "",

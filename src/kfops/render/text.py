@@ -30,7 +30,7 @@ def _header(doc: dict[str, Any]) -> Panel:
     title = Text.assemble(
         (f" {verdict.upper()} ", VERDICT_STYLE[verdict]),
         (
-            f" {doc['runbook']} → {doc['target'] if doc['target'] != '*' else 'all GPU nodes'}",
+            f" {doc['runbook']} → {doc['target'] if doc['target'] != '*' else 'sweep (no target named)'}",
             "bold",
         ),
     )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from kfops.clients.accounting import Accounting, MemoGaleraReader, MemoKubeReader, MemoPromReader
 from kfops.clients.errors import ReaderError
-from kfops.clients.protocols import GaleraReader, KubeReader, PromReader
+from kfops.clients.protocols import GaleraReader, KfpReader, KubeReader, PromReader
 from kfops.diagnostics.context import ProbeContext, failure_evidence
 from kfops.model import (
     Conclusion,
@@ -70,6 +70,7 @@ class Engine:
         prom: PromReader | None = None,
         progress: Callable[[str], None] | None = None,
         galera: GaleraReader | None = None,
+        kfp: KfpReader | None = None,
     ) -> None:
         self.settings = settings or Settings()
         #: told "k of n probes answered (name)" as probes finish, so a surface can show a long run
@@ -78,6 +79,7 @@ class Engine:
         self.kube = MemoKubeReader(kube, self.accounting)
         self.prom = MemoPromReader(prom, self.accounting) if prom is not None else None
         self.galera = MemoGaleraReader(galera, self.accounting) if galera is not None else None
+        self.kfp = kfp
 
     def diagnose(
         self, ladder: Ladder, target: str | None = None, deadline_s: float | None = None
@@ -114,7 +116,13 @@ class Engine:
 
     def _context(self, target: str, now: datetime) -> ProbeContext:
         return ProbeContext(
-            kube=self.kube, target=target, now=now, settings=self.settings, prom=self.prom, galera=self.galera
+            kube=self.kube,
+            target=target,
+            now=now,
+            settings=self.settings,
+            prom=self.prom,
+            galera=self.galera,
+            kfp=self.kfp,
         )
 
     def _diagnose_target(
@@ -259,7 +267,9 @@ class Engine:
             ladder=ladder.id,
             ladder_title=ladder.title,
             target=target,
-            source="; ".join(s.describe() for s in (self.kube, self.prom, self.galera) if s is not None),
+            source="; ".join(
+                s.describe() for s in (self.kube, self.prom, self.galera, self.kfp) if s is not None
+            ),
             started_at=started,
             finished_at=finished,
             findings=findings,
@@ -291,7 +301,7 @@ def conclude(ladder: Ladder, findings: Findings, target: str, deadline_exceeded:
         return Conclusion(Verdict.PROBLEM, failed[0].summary, "unclassified", "low")
     warnings = [f.summary for f in findings.all if f.status is Status.WARN]
     note = f" Worth a look: {'; '.join(warnings)}" if warnings else ""
-    subject = "the GPU fleet" if target == "*" else target
+    subject = ladder.subject if target == "*" else target
     return Conclusion(Verdict.HEALTHY, f"No problem found on {subject}: every rung ruled out a cause.{note}")
 
 

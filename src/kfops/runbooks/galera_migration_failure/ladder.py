@@ -106,6 +106,7 @@ LADDER = Ladder(
     "migrations or time out on locks; a long TOI DDL blocks every write in the cluster. It is the "
     "worst day: the way back is the last good backup, which is why backups and restore drills exist.",
     target_input="galera-node",
+    subject="the Galera cluster",
     rungs=(
         REACHABLE,
         MEMBERSHIP,

@@ -82,6 +82,7 @@ LADDER = Ladder(
     impact="Training jobs, notebooks, pipeline steps and inference on that node stall or die; their "
     "pods may sit Terminating for ever; new GPU work queues if the rest of the fleet is full.",
     target_input="node",
+    subject="the GPU fleet",
     rungs=(
         NODE_READY,
         READY_HISTORY_RUNG,
