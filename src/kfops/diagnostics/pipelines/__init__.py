@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines runs: their Argo Workflows, step pods, backend and storage."""

@@ -1,0 +1,206 @@
+"""Argo Workflows as KFP runs them: phase, nodes, retries, and when anything last moved.
+
+A KFP run is one Workflow (label ``pipeline/runid=<run UUID>``), in the user's profile
+namespace in multi-user mode. Its ``status.nodes`` map is the controller's own account of every
+step: a ``Pod`` node per container attempt, a ``Retry`` node whose children are the attempts of
+a step with a retryStrategy, ``DAG`` nodes for the pipeline and its sub-DAGs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kfops.diagnostics.kube.timefmt import parse_time
+
+RUN_ID_LABEL = "pipeline/runid"
+PERSISTED_LABEL = "pipeline/persistedFinalState"
+RUN_NAME_ANNOTATION = "pipelines.kubeflow.org/run_name"
+WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
+NODE_ID_ANNOTATION = "workflows.argoproj.io/node-id"
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+FINISHED_WORKFLOW = frozenset({"Succeeded", "Failed", "Error"})
+FINISHED_NODE = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
+FAILED_NODE = frozenset({"Failed", "Error"})
+
+
+def is_run_id(target: str) -> bool:
+    return bool(UUID.match(target))
+
+
+@dataclass(frozen=True)
+class WorkflowNode:
+    id: str
+    name: str
+    display_name: str
+    type: str  # Pod, Retry, DAG, Steps, Container, Suspend …
+    template: str
+    phase: str
+    message: str
+    started: datetime | None
+    finished: datetime | None
+    children: tuple[str, ...]
+    exit_code: str  # outputs.exitCode, "" when not reported
+
+    @property
+    def step(self) -> str:
+        """The pipeline task a node belongs to, as a human names it.
+
+        KFP v2 node names are dotted paths ("wf.root.train.executor", "wf.root.train-driver"):
+        the task is the segment before "executor", or the driver's segment without "-driver".
+        """
+        parts = self.name.split(".")
+        if len(parts) > 1 and parts[-1] in ("executor", "main"):
+            return parts[-2]
+        last = parts[-1]
+        for suffix in ("-driver",):
+            if last.endswith(suffix):
+                return last.removesuffix(suffix)
+        return self.display_name or last
+
+    @property
+    def finished_phase(self) -> bool:
+        return self.phase in FINISHED_NODE
+
+    def describe(self) -> str:
+        return (
+            f"step {self.step} ({self.type} {self.display_name or self.id}, {self.template or 'no template'})"
+        )
+
+
+@dataclass(frozen=True)
+class Workflow:
+    namespace: str
+    name: str
+    uid: str
+    phase: str
+    message: str
+    started: datetime | None
+    finished: datetime | None
+    created: datetime | None
+    progress: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    nodes: dict[str, WorkflowNode]
+    task_results: dict[str, bool]
+    retry_limits: dict[str, int | None]  # template → retryStrategy.limit (None: no limit given)
+    memory_limits: dict[str, str] = field(default_factory=dict)  # template → main container limit
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def run_id(self) -> str:
+        return self.labels.get(RUN_ID_LABEL, "")
+
+    @property
+    def run_name(self) -> str:
+        return self.annotations.get(RUN_NAME_ANNOTATION, "")
+
+    @property
+    def finished_phase(self) -> bool:
+        return self.phase in FINISHED_WORKFLOW
+
+    @property
+    def persisted(self) -> bool:
+        """The persistence agent stored the final state in KFP's database."""
+        return self.labels.get(PERSISTED_LABEL, "") == "true"
+
+    def pod_nodes(self) -> tuple[WorkflowNode, ...]:
+        return tuple(n for n in self.nodes.values() if n.type == "Pod")
+
+    def active_pod_nodes(self) -> tuple[WorkflowNode, ...]:
+        return tuple(n for n in self.pod_nodes() if n.phase in ("Pending", "Running"))
+
+    def last_progress(self) -> datetime | None:
+        """The newest start or finish of any node: when the Workflow last moved."""
+        times = [t for n in self.nodes.values() for t in (n.started, n.finished) if t is not None]
+        return max(times, default=self.started or self.created)
+
+    def minutes_without_progress(self, now: datetime) -> float:
+        last = self.last_progress()
+        return (now - last).total_seconds() / 60 if last else 0.0
+
+    def attempts(self, retry: WorkflowNode) -> tuple[WorkflowNode, ...]:
+        return tuple(self.nodes[c] for c in retry.children if c in self.nodes)
+
+    def retry_nodes(self) -> tuple[WorkflowNode, ...]:
+        return tuple(n for n in self.nodes.values() if n.type == "Retry")
+
+    def parent_retry(self, node: WorkflowNode) -> WorkflowNode | None:
+        return next((r for r in self.retry_nodes() if node.id in r.children), None)
+
+
+def _node(node_id: str, raw: dict[str, Any]) -> WorkflowNode:
+    outputs = raw.get("outputs") or {}
+    return WorkflowNode(
+        id=str(raw.get("id") or node_id),
+        name=str(raw.get("name", "")),
+        display_name=str(raw.get("displayName", "")),
+        type=str(raw.get("type", "")),
+        template=str(raw.get("templateName", "")),
+        phase=str(raw.get("phase", "")),
+        message=str(raw.get("message", "")),
+        started=parse_time(raw.get("startedAt")),
+        finished=parse_time(raw.get("finishedAt")),
+        children=tuple(str(c) for c in raw.get("children") or ()),
+        exit_code=str(outputs.get("exitCode", "")),
+    )
+
+
+def _templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec") or {}
+    stored = ((obj.get("status") or {}).get("storedTemplates") or {}).values()
+    return [*(spec.get("templates") or []), *stored]
+
+
+def _retry_limit(template: dict[str, Any]) -> int | None:
+    limit = (template.get("retryStrategy") or {}).get("limit")
+    try:
+        return int(limit) if limit is not None else None
+    except (TypeError, ValueError):
+        return None  # an expression ("{{inputs.parameters.retries}}"): unknown here
+
+
+def _memory_limit(template: dict[str, Any]) -> str:
+    """The main container's memory limit: the template's container, or KFP's podSpecPatch."""
+    limit = (((template.get("container") or {}).get("resources") or {}).get("limits") or {}).get("memory")
+    if limit:
+        return str(limit)
+    patch = template.get("podSpecPatch")
+    if isinstance(patch, str) and patch.strip().startswith("{"):
+        try:
+            containers = json.loads(patch).get("containers") or []
+        except ValueError:
+            return ""
+        for container in containers:
+            if container.get("name") == "main":
+                return str(((container.get("resources") or {}).get("limits") or {}).get("memory") or "")
+    return ""
+
+
+def workflow_facts(obj: dict[str, Any]) -> Workflow:
+    metadata, status = obj.get("metadata") or {}, obj.get("status") or {}
+    templates = _templates(obj)
+    return Workflow(
+        namespace=str(metadata.get("namespace", "")),
+        name=str(metadata.get("name", "")),
+        uid=str(metadata.get("uid", "")),
+        phase=str(status.get("phase", "")),
+        message=str(status.get("message", "")),
+        started=parse_time(status.get("startedAt")),
+        finished=parse_time(status.get("finishedAt")),
+        created=parse_time(metadata.get("creationTimestamp")),
+        progress=str(status.get("progress", "")),
+        labels={str(k): str(v) for k, v in (metadata.get("labels") or {}).items()},
+        annotations={str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()},
+        nodes={str(k): _node(str(k), v or {}) for k, v in (status.get("nodes") or {}).items()},
+        task_results={str(k): bool(v) for k, v in (status.get("taskResultsCompletionStatus") or {}).items()},
+        retry_limits={str(t.get("name", "")): _retry_limit(t) for t in templates if t.get("retryStrategy")},
+        memory_limits={str(t.get("name", "")): m for t in templates if (m := _memory_limit(t))},
+    )

@@ -1,0 +1,336 @@
+"""Rungs about the run as a whole: KFP's view, the Workflow, the step in flight, task results,
+and the sweep that picks the worst stuck run."""
+
+from __future__ import annotations
+
+from kfops.diagnostics.kube.timefmt import age
+from kfops.diagnostics.pipelines.workflows import FAILED_NODE, Workflow
+from kfops.model import Branch, Facts, Rung, Status
+from kfops.runbooks.stuck_pipeline.probes import (
+    KFP_RUN,
+    SWEEP,
+    TASK_RESULTS,
+    THRESHOLDS,
+    WORKFLOW,
+    pending_after_min,
+    run_of,
+    stuck_after_min,
+    sweep_of,
+    task_results_of,
+    workflow_of,
+)
+
+
+def _workflow(f: Facts) -> Workflow:
+    workflow = workflow_of(f)
+    if workflow is None:
+        raise LookupError("the run has no Workflow")  # only asked after the missing branch
+    return workflow
+
+
+# ---------------------------------------------------------------- stuck-workflows (the sweep)
+def _sweep_say(f: Facts) -> str:
+    sweep = sweep_of(f)
+    worst = sweep.stuck[0]
+    others = f" (and {len(sweep.stuck) - 1} more)" if len(sweep.stuck) > 1 else ""
+    run = f" (KFP run {worst.workflow.run_id})" if worst.workflow.run_id else ""
+    return (
+        f"Workflow {worst.workflow.ref}{run} is {worst.workflow.phase or 'unstarted'} with no step moving "
+        f"for {worst.still_min:.0f} min{others}"
+    )
+
+
+def _where(f: Facts) -> str:
+    namespaces = sweep_of(f).namespaces
+    return f"in {len(namespaces)} Profile namespaces" if namespaces else "in all namespaces (no Profiles)"
+
+
+SWEEP_RUNG = Rung(
+    id="stuck-workflows",
+    question="Which unfinished pipeline runs have stopped making progress?",
+    probes=(SWEEP,),
+    branches=(
+        Branch(
+            "stuck",
+            Status.FAIL,
+            "a Workflow is unfinished with no node moving past the threshold (the worst is examined)",
+            lambda f: bool(sweep_of(f).stuck),
+            _sweep_say,
+        ),
+    ),
+    default=Branch(
+        "none",
+        Status.OK,
+        "every unfinished Workflow moved recently",
+        lambda f: True,
+        lambda f: f"{sweep_of(f).running} unfinished Workflows {_where(f)}; every one moved recently",
+    ),
+)
+
+
+def select_targets(f: Facts) -> tuple[str, ...]:
+    stuck = sweep_of(f).stuck
+    return (stuck[0].workflow.ref,) if stuck else ()
+
+
+# ---------------------------------------------------------------- kfp-run
+def _out_of_sync(f: Facts) -> bool:
+    run, workflow = run_of(f), workflow_of(f)
+    return run.known and workflow is not None and workflow.finished_phase and run.active
+
+
+KFP = Rung(
+    id="kfp-run",
+    question="What does the KFP API say about the run, and does it agree with Argo?",
+    probes=(KFP_RUN, WORKFLOW),
+    branches=(
+        Branch(
+            "not-configured",
+            Status.NO_DATA,
+            "no KFP API configured: the ladder reads the Workflow alone",
+            lambda f: run_of(f).answer == "not-configured",
+            lambda f: (
+                "KFP API not configured (kfp_url / KFOPS_KFP_URL): diagnosed from the Argo Workflow alone"
+            ),
+        ),
+        Branch(
+            "no-run-id",
+            Status.SKIPPED,
+            "the Workflow carries no pipeline/runid label: it is not a KFP run",
+            lambda f: run_of(f).answer == "no-run-id",
+            lambda f: "the Workflow has no pipeline/runid label: not a KFP run, so the KFP API was not asked",
+        ),
+        Branch(
+            "unreachable",
+            Status.WARN,
+            "the KFP API did not answer; the diagnosis continues from the Workflow",
+            lambda f: run_of(f).answer == "unreachable",
+            lambda f: f"KFP API unreachable — diagnosed from the Argo Workflow instead: {run_of(f).message}",
+        ),
+        Branch(
+            "unauthorized",
+            Status.WARN,
+            "the KFP API refused kfops' credentials; the diagnosis continues from the Workflow",
+            lambda f: run_of(f).answer == "unauthorized",
+            lambda f: (
+                "KFP API refused the credentials — diagnosed from the Argo Workflow instead: "
+                f"{run_of(f).message}"
+            ),
+        ),
+        Branch(
+            "not-found",
+            Status.WARN,
+            "the KFP API does not know the Workflow's run id",
+            lambda f: run_of(f).answer == "not-found",
+            lambda f: (
+                f"KFP has no run {run_of(f).run_id} although its Workflow exists (deleted or archived run, "
+                "or another KFP instance)"
+            ),
+        ),
+        Branch(
+            "out-of-sync",
+            Status.FAIL,
+            "Argo finished the run but KFP still shows it active: the persistence agent is not syncing",
+            _out_of_sync,
+            lambda f: (
+                f"{run_of(f).describe()}, but Workflow {_workflow(f).ref} {_workflow(f).phase} "
+                f"{age(_workflow(f).finished, f.now)} ago"
+                + ("" if _workflow(f).persisted else " and carries no pipeline/persistedFinalState label")
+                + ": the persistence agent has not synced it"
+            ),
+        ),
+    ),
+    default=Branch(
+        "agrees",
+        Status.OK,
+        "KFP's state agrees with the Workflow",
+        lambda f: True,
+        lambda f: run_of(f).describe(),
+    ),
+)
+
+
+# ---------------------------------------------------------------- workflow
+def _running_say(f: Facts) -> str:
+    w = _workflow(f)
+    progress = f", progress {w.progress}" if w.progress else ""
+    last = w.last_progress()
+    return (
+        f"Workflow {w.ref} {w.phase or 'not started'} for {age(w.started or w.created, f.now)}{progress}; "
+        f"last step change {age(last, f.now)} ago"
+    )
+
+
+def _stalled(f: Facts) -> bool:
+    w = workflow_of(f)
+    if w is None or w.finished_phase:
+        return False
+    return w.minutes_without_progress(f.now) >= stuck_after_min(f)
+
+
+WORKFLOW_RUNG = Rung(
+    id="workflow",
+    question="What phase is the run's Argo Workflow in, and when did it last move?",
+    probes=(WORKFLOW, KFP_RUN, THRESHOLDS),
+    branches=(
+        Branch(
+            "missing",
+            Status.FAIL,
+            "KFP knows the run but no Workflow exists: the API server never created it (or it was deleted)",
+            lambda f: workflow_of(f) is None,
+            lambda f: (
+                f"{run_of(f).describe()}, but no Argo Workflow carries pipeline/runid={run_of(f).run_id}: "
+                "the API server never submitted it, or it was deleted"
+            ),
+        ),
+        Branch(
+            "failed",
+            Status.FAIL,
+            "the Workflow failed; its message says where",
+            lambda f: _workflow(f).phase in FAILED_NODE,
+            lambda f: (
+                f"Workflow {_workflow(f).ref} {_workflow(f).phase} {age(_workflow(f).finished, f.now)} ago: "
+                f"{_workflow(f).message or 'no message'}"
+            ),
+        ),
+        Branch(
+            "succeeded",
+            Status.OK,
+            "the Workflow succeeded",
+            lambda f: _workflow(f).phase == "Succeeded",
+            lambda f: f"Workflow {_workflow(f).ref} Succeeded {age(_workflow(f).finished, f.now)} ago",
+        ),
+        Branch(
+            "stalled",
+            Status.WARN,
+            "the Workflow is unfinished and no step has moved past the threshold",
+            _stalled,
+            lambda f: _running_say(f) + f" (no progress for {stuck_after_min(f):g} min or more)",
+        ),
+    ),
+    default=Branch("running", Status.OK, "the Workflow is moving", lambda f: True, _running_say),
+)
+
+
+# ---------------------------------------------------------------- current-step
+def _retry_loops(f: Facts) -> list[str]:
+    w = workflow_of(f)
+    if w is None:
+        return []
+    loops = []
+    for retry in w.retry_nodes():
+        attempts = w.attempts(retry)
+        failed = [a for a in attempts if a.phase in FAILED_NODE]
+        if len(failed) >= 2 or (failed and not retry.finished_phase):
+            limit = w.retry_limits.get(retry.template)
+            budget = f" of {limit + 1} allowed" if limit is not None else ""
+            last = failed[-1].message or failed[-1].phase
+            loops.append(
+                f"step {retry.step}: {len(failed)} failed attempts{budget}, {retry.phase}; last: {last}"
+            )
+    return loops
+
+
+def _waiting(f: Facts) -> list[str]:
+    w = workflow_of(f)
+    if w is None:
+        return []
+    limit = pending_after_min(f)
+    return [
+        f"{n.describe()} Pending for {age(n.started, f.now)}" + (f": {n.message}" if n.message else "")
+        for n in w.active_pod_nodes()
+        if n.phase == "Pending" and n.started and (f.now - n.started).total_seconds() / 60 >= limit
+    ]
+
+
+def _active_say(f: Facts) -> str:
+    w = _workflow(f)
+    active = w.active_pod_nodes()
+    if not active:
+        return f"no step pod is running or pending (progress {w.progress or 'unknown'})"
+    return "; ".join(f"{n.describe()} {n.phase} for {age(n.started, f.now)}" for n in active[:3])
+
+
+CURRENT_STEP = Rung(
+    id="current-step",
+    question="Which step is running or pending, for how long, and how many retries has it used?",
+    probes=(WORKFLOW, THRESHOLDS),
+    branches=(
+        Branch(
+            "none",
+            Status.SKIPPED,
+            "the Workflow has finished (or does not exist): no step is in flight",
+            lambda f: workflow_of(f) is None or _workflow(f).finished_phase,
+            lambda f: (
+                "no step in flight: the Workflow "
+                + ("does not exist" if workflow_of(f) is None else "finished")
+            ),
+        ),
+        Branch(
+            "retry-loop",
+            Status.WARN,
+            "a step keeps failing and being retried",
+            lambda f: bool(_retry_loops(f)),
+            lambda f: "; ".join(_retry_loops(f)),
+        ),
+        Branch(
+            "waiting",
+            Status.WARN,
+            "a step pod has been Pending past settings.pipeline_pending_after_min",
+            lambda f: bool(_waiting(f)),
+            lambda f: "; ".join(_waiting(f)[:3]),
+        ),
+        Branch(
+            "stalled",
+            Status.WARN,
+            "a step pod runs but the Workflow has not moved past the threshold (a hung step)",
+            lambda f: _stalled(f) and any(n.phase == "Running" for n in _workflow(f).active_pod_nodes()),
+            lambda f: _active_say(f) + f"; nothing moved for {stuck_after_min(f):g} min or more",
+        ),
+    ),
+    default=Branch("running", Status.OK, "the current step is progressing", lambda f: True, _active_say),
+)
+
+
+# ---------------------------------------------------------------- task-results
+TASK_RESULTS_RUNG = Rung(
+    id="task-results",
+    question="Did every finished step report its results to Argo (WorkflowTaskResults, Argo ≥ 3.5)?",
+    probes=(TASK_RESULTS,),
+    branches=(
+        Branch(
+            "not-applicable",
+            Status.SKIPPED,
+            "only a Running Workflow whose step pods have all finished can be waiting for results",
+            lambda f: not task_results_of(f).applicable,
+            lambda f: "not applicable: the Workflow is not Running with every step pod finished",
+        ),
+        Branch(
+            "rbac-missing",
+            Status.FAIL,
+            "the wait container may not create WorkflowTaskResults: the Workflow never completes",
+            lambda f: bool(task_results_of(f).refusal),
+            lambda f: (
+                f"every step pod finished but the Workflow stays Running: {len(task_results_of(f).unsynced)} "
+                f"task results never arrived; the wait container says: {task_results_of(f).refusal}"
+            ),
+        ),
+        Branch(
+            "unsynced",
+            Status.WARN,
+            "every step pod finished, but the controller still waits for some task results",
+            lambda f: bool(task_results_of(f).unsynced),
+            lambda f: (
+                f"every step pod finished but {len(task_results_of(f).unsynced)} task results are not "
+                "reported yet (taskResultsCompletionStatus false); no RBAC refusal in the wait logs read"
+            ),
+        ),
+    ),
+    default=Branch(
+        "ok",
+        Status.OK,
+        "every task result arrived",
+        lambda f: True,
+        lambda f: "every finished step reported its results",
+    ),
+)
