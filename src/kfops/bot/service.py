@@ -21,7 +21,7 @@ from kfops.bot.runs import Run, RunStore
 from kfops.clients.errors import ConfigurationError, ReaderError, SnapshotError
 from kfops.clients.protocols import KubeReader, PromReader
 from kfops.clients.resources import NODES
-from kfops.clients.sources import open_galera, open_prometheus
+from kfops.clients.sources import open_galera, open_kfp, open_prometheus
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
@@ -86,9 +86,15 @@ class Service:
         # a fresh Galera reader per diagnosis: a long-lived one would keep stale sessions and
         # remember a node's failure for ever
         galera = open_galera(self.settings, self.reader) if ladder.target_input == "galera-node" else None
+        kfp = open_kfp(self.settings, self.reader) if ladder.target_input == "workflow" else None
         try:
             engine = Engine(
-                self.reader, self.settings, self.prom, progress=self._progress_for(run), galera=galera
+                self.reader,
+                self.settings,
+                self.prom,
+                progress=self._progress_for(run),
+                galera=galera,
+                kfp=kfp,
             )
             diagnoses = engine.diagnose(ladder, request.target)
         finally:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from kfops.clients.protocols import GaleraReader, KubeReader
+    from kfops.clients.protocols import GaleraReader, KfpReader, KubeReader
     from kfops.model import Diagnosis
     from kfops.settings import Settings
 
@@ -26,6 +26,7 @@ EXIT_USAGE = 2
 _UNANSWERED = frozenset({"ERROR", "SKIPPED"})  # a diagnosis with only these learned nothing
 EXIT_CANNOT_DIAGNOSE = 3
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 app = typer.Typer(
     name="kfops",
@@ -132,6 +133,44 @@ def _galera(
         fail(f"cannot read Galera: {exc}", EXIT_CANNOT_DIAGNOSE)
 
 
+def _pipeline_target(
+    ladder: str, run_id: str | None, workflow: str | None, namespace: str | None
+) -> str | None:
+    """The stuck-pipeline target: a run id (UUID) or "NAMESPACE/NAME"; None asks for the sweep."""
+    if ladder != "stuck-pipeline":
+        return None
+    from kfops.diagnostics.pipelines.workflows import is_run_id
+
+    if run_id is not None and (workflow or namespace):
+        fail("give either --run-id or --workflow with --namespace, not both")
+    if run_id is not None:
+        if not is_run_id(run_id):
+            fail(f"'{run_id}' is not a KFP run id: expected a UUID like 3f1c9a52-6e0b-4c8e-9d1a-5b2f7e8c4a10")
+        return run_id.lower()
+    if workflow is None and namespace is None:
+        return None
+    if not workflow or not namespace:
+        fail("--workflow and --namespace go together (the Argo Workflow's name and namespace)")
+    if len(workflow) > 253 or not DNS1123_SUBDOMAIN.match(workflow):
+        fail(f"'{workflow}' is not a valid Workflow name (lowercase letters, digits, '-' and '.')")
+    if len(namespace) > 63 or not DNS1123_LABEL.match(namespace):
+        fail(f"'{namespace}' is not a valid namespace (lowercase letters, digits and '-', at most 63)")
+    return f"{namespace}/{workflow}"
+
+
+def _kfp(settings: Settings, reader: KubeReader, url: str | None, offline: bool) -> KfpReader | None:
+    """The KFP API to ask: the snapshot's recording, or the live API at --kfp-url / settings.kfp_url."""
+    from kfops.clients.errors import ConfigurationError
+    from kfops.clients.sources import open_kfp
+
+    if offline and url:
+        fail("--snapshot replays the KFP answers it recorded; it cannot be combined with --kfp-url")
+    try:
+        return open_kfp(settings, reader, url)
+    except ConfigurationError as exc:
+        fail(f"cannot use the KFP API: {exc}", EXIT_CANNOT_DIAGNOSE)
+
+
 def _emit(diagnoses: list[Diagnosis], output: Output, verbose: bool) -> None:
     if output is Output.json:
         from kfops.render.json_out import render_json
@@ -223,6 +262,17 @@ def diagnose(
         list[str] | None,
         typer.Option(help="A database schema to examine (repeat; default: every non-system schema)."),
     ] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="stuck-pipeline: the KFP run id (a UUID, shown in the UI).")
+    ] = None,
+    workflow: Annotated[
+        str | None, typer.Option(help="stuck-pipeline: the Argo Workflow's name (with --namespace).")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option(help="stuck-pipeline: the Workflow's namespace.")] = None,
+    kfp_url: Annotated[
+        str | None,
+        typer.Option(help="KFP API base URL (also KFOPS_KFP_URL); token from KFOPS_KFP_TOKEN; live only."),
+    ] = None,
 ) -> None:
     """Walk a diagnosis ladder and say what is broken, why, and the safest next step."""
     from kfops.diagnostics.context import TargetNotFound
@@ -237,6 +287,9 @@ def diagnose(
         fail(f"--node does not apply to {found.id}; it takes --{found.target_input}")
     if node is not None and (len(node) > 253 or not DNS1123_SUBDOMAIN.match(node)):
         fail(f"'{node}' is not a valid node name (lowercase letters, digits, '-' and '.', at most 253)")
+    target = node if found.target_input == "node" else _pipeline_target(found.id, run_id, workflow, namespace)
+    if (run_id or workflow or namespace or kfp_url) and found.target_input != "workflow":
+        fail(f"--run-id, --workflow, --namespace and --kfp-url apply to stuck-pipeline, not to {found.id}")
     settings = _settings(config)
     if (galera_node or schema) and found.target_input != "galera-node":
         fail(f"--galera-node and --schema apply to galera-migration-failure, not to {found.id}")
@@ -252,8 +305,9 @@ def diagnose(
         if found.target_input == "galera-node"
         else None
     )
+    kfp = _kfp(settings, reader, kfp_url, snapshot is not None) if found.target_input == "workflow" else None
     try:
-        diagnoses = Engine(reader, settings, prom, galera=galera).diagnose(found, node, deadline)
+        diagnoses = Engine(reader, settings, prom, galera=galera, kfp=kfp).diagnose(found, target, deadline)
     except TargetNotFound as exc:
         fail(str(exc))
     blind = [d for d in diagnoses if d.errors and all(f.status in _UNANSWERED for f in d.findings)]

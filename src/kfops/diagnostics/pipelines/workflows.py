@@ -23,6 +23,7 @@ WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
 NODE_ID_ANNOTATION = "workflows.argoproj.io/node-id"
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
+ATTEMPT = re.compile(r"\(\d+\)$")  # "….executor(1)": the second attempt of a retried step
 FINISHED_WORKFLOW = frozenset({"Succeeded", "Failed", "Error"})
 FINISHED_NODE = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
 FAILED_NODE = frozenset({"Failed", "Error"})
@@ -53,7 +54,7 @@ class WorkflowNode:
         KFP v2 node names are dotted paths ("wf.root.train.executor", "wf.root.train-driver"):
         the task is the segment before "executor", or the driver's segment without "-driver".
         """
-        parts = self.name.split(".")
+        parts = ATTEMPT.sub("", self.name).split(".")
         if len(parts) > 1 and parts[-1] in ("executor", "main"):
             return parts[-2]
         last = parts[-1]
