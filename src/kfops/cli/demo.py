@@ -9,7 +9,7 @@ import yaml
 
 from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.snapshot.store import META_FILE
-from kfops.clients.sources import open_galera
+from kfops.clients.sources import open_galera, open_kfp
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import ladders
@@ -39,7 +39,9 @@ def run_demo(output: str, verbose: bool) -> int:
     for ladder in ladders():
         for scenario in scenarios(ladder.id):
             kube = SnapshotKubeReader.open(scenario)
-            engine = Engine(kube, galera=open_galera(Settings(), kube))  # the snapshot's galera/, if any
+            settings = Settings()
+            # the snapshot's recorded galera/ and kfp/ answers, if any
+            engine = Engine(kube, settings, galera=open_galera(settings, kube), kfp=open_kfp(settings, kube))
             results.append((scenario, engine.diagnose(ladder)))
     if not results:
         raise SystemExit(f"kfops: no bundled snapshots found under {snapshots_root()}")
