@@ -7,6 +7,7 @@ secret are masked, and every string goes through the renderers' redaction.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from typing import Any
 import yaml
 
 from kfops import __version__
-from kfops.clients.protocols import GaleraReader, KubeReader, PromReader
+from kfops.clients.protocols import GaleraReader, KfpReader, KubeReader, PromReader
 from kfops.clients.snapshot.recorder import (
     Recording,
     RecordingGaleraReader,
+    RecordingKfpReader,
     RecordingKubeReader,
     RecordingPromReader,
 )
@@ -44,6 +46,7 @@ class Captured:
     logs: int
     queries: int
     faults: int
+    kfp_runs: int = 0  # KFP run answers (and failed run reads) recorded in kfp/runs/
 
 
 def capture(
@@ -54,23 +57,32 @@ def capture(
     ladders: list[Ladder],
     target: str | None = None,
     galera: GaleraReader | None = None,
+    kfp: KfpReader | None = None,
 ) -> Captured:
+    """Run the ladders against the live readers and write what they read into `output`.
+
+    `kfp`: the KFP API reader (``open_kfp``); when given, its answers go to ``kfp/`` — the API's
+    URL (never its credentials) and each run read, or the failure the API answered.
+    """
     if output.exists() and any(output.iterdir()):
         raise CaptureError(f"{output} exists and is not empty: capture into a new directory")
     recording = Recording()
     recorded_kube = RecordingKubeReader(kube, recording)
     recorded_prom = RecordingPromReader(prom, recording) if prom is not None else None
     recorded_galera = RecordingGaleraReader(galera, recording) if galera is not None else None
+    recorded_kfp = RecordingKfpReader(kfp, recording) if kfp is not None else None
     captured_at = kube.now()
     diagnoses: list[Diagnosis] = []
     for ladder in ladders:
         wanted = target if ladder.target_input == "node" else None
-        diagnoses += Engine(recorded_kube, settings, recorded_prom, galera=recorded_galera).diagnose(
-            ladder, wanted
-        )
+        diagnoses += Engine(
+            recorded_kube, settings, recorded_prom, galera=recorded_galera, kfp=recorded_kfp
+        ).diagnose(ladder, wanted)
     write(output, recording, captured_at, kube.describe(), with_prometheus=prom is not None)
     if galera is not None:
         write_galera(output, recording, galera.expected_size())
+    if kfp is not None:
+        write_kfp(output, recording, str(getattr(kfp, "url", "") or ""))
     return Captured(
         output,
         diagnoses,
@@ -78,6 +90,7 @@ def capture(
         len(recording.logs),
         len(recording.prometheus),
         len(recording.faults),
+        len(recording.kfp_runs),
     )
 
 
@@ -149,3 +162,22 @@ def write_galera(output: Path, recording: Recording, expected: int) -> None:
             _dump(output / "galera" / f"node{index}.yaml", redact(node), header)
     except OSError as exc:
         raise CaptureError(f"cannot write the Galera answers to {output}: {exc}") from exc
+
+
+def write_kfp(output: Path, recording: Recording, url: str) -> None:
+    """The KFP answers as kfp/api.yaml (the URL; the API's fault when no call succeeded) and one
+    kfp/runs/<run_id>.json per run read (docs/snapshots.md). Credentials are never written."""
+    api: dict[str, Any] = {"url": url}
+    if recording.kfp_fault is not None and not recording.kfp_answered:
+        api["fault"] = redact(recording.kfp_fault)
+    try:
+        _dump(output / "kfp" / "api.yaml", api, "# Recorded by kfops capture (docs/snapshots.md)\n")
+        runs = output / "kfp" / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        for run_id, answer in sorted(recording.kfp_runs.items()):
+            if "fault" in answer and "fault" in api:
+                continue  # the API's fault already fails every read
+            text = json.dumps(redact(_scrub(answer)), indent=2, ensure_ascii=False)
+            (runs / f"{run_id}.json").write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise CaptureError(f"cannot write the KFP answers to {output}: {exc}") from exc

@@ -403,6 +403,9 @@ def capture(
         typer.Option(help="A Galera node HOST:PORT to record (repeat; also KFOPS_GALERA_NODES)."),
     ] = None,
     schema: Annotated[list[str] | None, typer.Option(help="A database schema to record (repeat).")] = None,
+    kfp_url: Annotated[
+        str | None, typer.Option(help="KFP API base URL to record run answers from (also KFOPS_KFP_URL).")
+    ] = None,
 ) -> None:
     """Capture what the ladders read from a live cluster as a snapshot (secrets scrubbed)."""
     from kfops.cli.capture import CaptureError
@@ -424,6 +427,11 @@ def capture(
         if any(lad.target_input == "galera-node" for lad in chosen)
         else None
     )
+    kfp = (
+        _kfp(settings, reader, kfp_url, offline=False)
+        if any(lad.target_input == "workflow" for lad in chosen)
+        else None
+    )
     try:
         result = run_capture(
             output,
@@ -433,11 +441,13 @@ def capture(
             chosen,
             node,
             galera,
+            kfp,
         )
     except (CaptureError, TargetNotFound) as exc:
         fail(str(exc))
     typer.echo(
-        f"captured {result.objects} objects, {result.logs} logs, {result.queries} Prometheus answers and "
+        f"captured {result.objects} objects, {result.logs} logs, {result.queries} Prometheus answers, "
+        f"{result.kfp_runs} KFP runs and "
         f"{result.faults} refused reads into {result.path}; "
         f"replay: kfops diagnose <runbook> --snapshot {result.path}"
     )

@@ -55,6 +55,11 @@ class Forbidden(PermanentReadError):
                 f"the database user lacks a privilege ({self.query}): {self.message} "
                 "— grant it SELECT and PROCESS (docs/runbooks/galera-migration-failure.md)"
             )
+        if self.resource == "kfp":
+            return (
+                f"the KFP API forbids '{self.verb}' ({self.query}): {self.message} — give kfops' identity "
+                "(kfp_userid or the token's ServiceAccount) access to the run's profile namespace"
+            )
         return (
             f"RBAC forbids '{self.verb}' on '{self.resource}' ({self.query}): {self.message} "
             f"— grant it with the read-only ClusterRole in deploy/rbac/"
@@ -70,6 +75,11 @@ class Unauthorized(PermanentReadError):
             return (
                 f"credentials refused ({self.query}): {self.message} "
                 "— check KFOPS_GALERA_USER / KFOPS_GALERA_PASSWORD (or settings.galera_secret)"
+            )
+        if self.resource == "kfp":
+            return (
+                f"the KFP API refused the credentials ({self.query}): {self.message} "
+                "— check KFOPS_KFP_TOKEN / kfp_token_file / kfp_userid"
             )
         return f"credentials refused ({self.query}): {self.message} — check the kubeconfig user"
 
@@ -89,6 +99,11 @@ class BadRequest(PermanentReadError):
 class Unreachable(TransientReadError):
     @property
     def headline(self) -> str:
+        if self.resource == "kfp":
+            return (
+                f"cannot reach the KFP API ({self.query}): {self.message} "
+                "— check KFOPS_KFP_URL and the ml-pipeline Service"
+            )
         return f"cannot reach the source ({self.query}): {self.message}"
 
 

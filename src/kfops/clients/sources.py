@@ -1,5 +1,5 @@
-"""Opening the Prometheus and Galera sources a diagnosis should use, the same way everywhere (and
-the one Galera writer, for the playbooks)."""
+"""Opening the Prometheus, Galera and KFP sources a diagnosis should use, the same way everywhere
+(and the Galera and KFP writers, for the playbooks)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from contextlib import contextmanager
 
 from kfops.clients.errors import ConfigurationError
 from kfops.clients.galera.address import normalise, split_addresses
-from kfops.clients.protocols import GaleraReader, GaleraWriter, KubeReader, PromReader
+from kfops.clients.protocols import (
+    GaleraReader,
+    GaleraWriter,
+    KfpReader,
+    KfpWriter,
+    KubeReader,
+    PromReader,
+)
 from kfops.settings import Settings
 
 
@@ -129,3 +136,49 @@ def open_galera_writer(
         yield writer
     finally:
         writer.close()
+
+
+def open_kfp(settings: Settings, kube: KubeReader | None, url: str | None = None) -> KfpReader | None:
+    """The KFP API a diagnosis should ask, the same way for the CLI, capture and the bot.
+
+    A snapshot's recorded answers (``kfp/``) when the cluster is a snapshot, or None when it
+    recorded none; else the live API at `url` (``--kfp-url``) or settings.kfp_url; else None (the
+    ``kfp-run`` rung then says the API was not asked). Raises ConfigurationError for a URL that
+    is not http(s) or a CA file that does not exist.
+    """
+    from kfops.clients.snapshot.kube import SnapshotKubeReader
+
+    if isinstance(kube, SnapshotKubeReader):
+        from kfops.clients.snapshot.kfp import SnapshotKfpReader
+
+        return SnapshotKfpReader.open(kube.store)
+    url = url or settings.kfp_url
+    if not url:
+        return None
+    from kfops.clients.live.kfp import LiveKfpReader
+
+    return LiveKfpReader.from_settings(settings, url)
+
+
+def open_kfp_writer(settings: Settings, kube: KubeReader | None, url: str | None = None) -> KfpWriter:
+    """The KFP API the playbooks terminate and retry runs through (``kfp.terminate-run``,
+    ``kfp.retry-run``), with the same URL and credentials as the reader.
+
+    Raises ConfigurationError with one actionable sentence when the cluster is a snapshot or no
+    URL is configured.
+    """
+    from kfops.clients.snapshot.kube import SnapshotKubeReader
+
+    if isinstance(kube, SnapshotKubeReader):
+        raise ConfigurationError(
+            "a snapshot is not a live cluster: kfops terminates or retries KFP runs only live"
+        )
+    url = url or settings.kfp_url
+    if not url:
+        raise ConfigurationError(
+            "no KFP API URL: set KFOPS_KFP_URL (e.g. http://ml-pipeline.kubeflow.svc:8888) to let kfops "
+            "terminate or retry pipeline runs"
+        )
+    from kfops.clients.live.kfp_writer import LiveKfpWriter
+
+    return LiveKfpWriter.from_settings(settings, url)

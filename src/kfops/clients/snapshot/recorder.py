@@ -1,8 +1,8 @@
 """Recording readers: what a live diagnosis read, kept to be written as a snapshot (`kfops capture`).
 
 Wrapping the live readers means a capture holds exactly what the ladders need: every object a
-get or list returned, every log read, every Prometheus answer, and every read that failed (as a
-snapshot fault, so the replay fails the same way). Secret objects are never kept.
+get or list returned, every log read, every Prometheus, Galera and KFP answer, and every read that
+failed (as a snapshot fault, so the replay fails the same way). Secret objects are never kept.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from kfops.clients.errors import Forbidden, NotFound, ReaderError, ReadTimeout, Unreachable
 from kfops.clients.galera.faults import fault_name
 from kfops.clients.galera.queries import Query, Shape
-from kfops.clients.protocols import Fetched, GaleraReader, KubeReader, PromReader, Sample
+from kfops.clients.protocols import Fetched, GaleraReader, KfpReader, KubeReader, PromReader, Sample
 from kfops.clients.resources import ResourceRef
 
 _FAULT_KIND = {Forbidden: "forbidden", ReadTimeout: "timeout", Unreachable: "unreachable"}
@@ -29,6 +29,11 @@ class Recording:
     faults: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
     #: node address → the node file of galera/ (docs/snapshots.md)
     galera: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: run id → the API's answer, or {fault: {error, message}} for a read that failed (kfp/runs/)
+    kfp_runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the last failed KFP call; kfp/api.yaml keeps it as the API's fault when no call succeeded
+    kfp_fault: dict[str, str] | None = None
+    kfp_answered: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def keep(self, obj: dict[str, Any]) -> None:
@@ -201,3 +206,33 @@ class RecordingGaleraReader:
                 self.recording.galera[node].update(fault)
             else:
                 answers[name] = fault
+
+
+class RecordingKfpReader:
+    """Keeps every KFP run answer, and every failed call, in the shape of ``kfp/`` (snapshot/kfp.py).
+
+    A 404 is not recorded: the replay answers 404 for any run without a file, as the API does.
+    """
+
+    def __init__(self, inner: KfpReader, recording: Recording) -> None:
+        self._inner = inner
+        self.recording = recording
+
+    def describe(self) -> str:
+        return self._inner.describe()
+
+    def get_run(self, run_id: str) -> Fetched:
+        try:
+            fetched = self._inner.get_run(run_id)
+        except NotFound:
+            raise
+        except ReaderError as exc:
+            fault = {"error": fault_name(exc), "message": exc.message}
+            with self.recording.lock:
+                self.recording.kfp_runs[run_id] = {"fault": fault}
+                self.recording.kfp_fault = fault
+            raise
+        with self.recording.lock:
+            self.recording.kfp_runs[run_id] = fetched.value
+            self.recording.kfp_answered = True
+        return fetched

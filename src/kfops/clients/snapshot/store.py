@@ -22,7 +22,7 @@ from kfops.clients.errors import SnapshotError
 
 META_FILE = "kfops-snapshot.yaml"
 #: Top-level folders that hold other sources, not Kubernetes objects.
-NON_OBJECT_DIRS = {"logs", "prometheus", "galera"}
+NON_OBJECT_DIRS = {"logs", "prometheus", "galera", "kfp"}
 #: Fields kept decoded for selectors; any other field selector decodes the object.
 INDEXED_FIELDS = (
     "metadata.name",
