@@ -195,3 +195,42 @@ def test_requests_carry_the_route_and_sorted_labels_and_collapse_per_target() ->
         "gpu-1",
         "alertmanager",
     )
+
+
+def test_the_stalled_pipelines_alert_names_no_run_and_asks_for_the_sweep() -> None:
+    decision = Router().route({"alertname": "KfopsPipelineRunsStalled", "kfops_runbook": "stuck-pipeline"})
+
+    assert decision.route is not None
+    assert (decision.route.ladder, decision.route.target) == ("stuck-pipeline", None)
+
+
+@pytest.mark.parametrize(
+    ("labels", "target", "label"),
+    [
+        (
+            {"run_id": "3F1C9A52-6E0B-4C8E-9D1A-5B2F7E8C4A10"},
+            "3f1c9a52-6e0b-4c8e-9d1a-5b2f7e8c4a10",
+            "run_id",
+        ),
+        ({"workflow": "train-x7k2p", "namespace": "team-a"}, "team-a/train-x7k2p", "workflow"),
+        (
+            {
+                "workflow": "train-x7k2p",
+                "namespace": "argo",
+                "exported_workflow": "w2",
+                "exported_namespace": "t",
+            },
+            "t/w2",
+            "exported_workflow",
+        ),
+        ({"workflow": "train-x7k2p"}, None, None),  # a Workflow without its namespace names nothing
+        ({"run_id": "not-a-uuid"}, None, None),
+    ],
+)
+def test_a_pipeline_alert_names_a_run_id_or_a_namespaced_workflow(
+    labels: dict[str, str], target: str | None, label: str | None
+) -> None:
+    route = Router().route({"alertname": "PipelineStuck", "kfops_runbook": "stuck-pipeline", **labels}).route
+
+    assert route is not None
+    assert (route.target, route.target_label) == (target, label)

@@ -18,6 +18,9 @@ target is a node the labels are, in order:
 - `instance`, only when it was relabelled to a bare name: the default `host:port` scrape
   address is not a node name and is never used.
 
+For `stuck-pipeline` the target is a KFP run id (label `run_id`, a UUID) or an Argo Workflow:
+`exported_workflow` / `workflow` together with the alert's `exported_namespace` / `namespace`.
+
 A value must be a Kubernetes object name (RFC 1123 subdomain); an alert that names no valid
 target asks for the ladder's sweep (target None), which examines every unhealthy node.
 `Watchdog` and `InfoInhibitor` (kube-prometheus plumbing, always firing) never route.
@@ -57,6 +60,7 @@ RUNBOOK_LABEL = "kfops_runbook"
 #: always-firing kube-prometheus plumbing: never a reason to diagnose anything
 IGNORED_ALERTS = frozenset({"Watchdog", "InfoInhibitor"})
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_RUN_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _RULE_KEYS = frozenset({"name", "match", "match_re", "ladder", "target_label"})
 _FILE_KEYS = frozenset({"routes", "defaults"})
 
@@ -102,6 +106,8 @@ def target_labels(ladder: Ladder) -> tuple[str, ...]:
     name = ladder.target_input
     if name == "node":
         return ("exported_node", "node", "kubernetes_node", "instance")
+    if name == "workflow":
+        return ("run_id", "exported_workflow", "workflow")
     return (f"exported_{name}", name)
 
 
@@ -114,6 +120,16 @@ def _valid_target(label: str, value: str) -> bool:
 def _target(labels: Mapping[str, str], candidates: Iterable[str]) -> tuple[str | None, str | None]:
     for label in candidates:
         value = labels.get(label, "")
+        if label == "run_id":
+            if _RUN_ID.match(value):
+                return value.lower(), label
+            continue
+        if label in ("workflow", "exported_workflow"):
+            # a Workflow is namespaced: the alert's namespace label completes the target
+            namespace = labels.get("exported_namespace" if label.startswith("exported_") else "namespace", "")
+            if value and namespace and _valid_target(label, value) and _NAME.match(namespace):
+                return f"{namespace}/{value}", label
+            continue
         if value and _valid_target(label, value):
             return value, label
     return None, None
