@@ -45,6 +45,7 @@ docs: install
 
 bench: install control-plane
 	$(PY) bench/run.py
+	$(PY) bench/pipelines.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
