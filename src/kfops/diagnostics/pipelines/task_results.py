@@ -16,7 +16,7 @@ from kfops.diagnostics.pipelines.steps import Steps, read_steps
 from kfops.model import Evidence, Observed
 
 FORBIDDEN = re.compile(r"workflowtaskresults[\w.]* (?:\"[^\"]*\" )?is forbidden[^\n]*", re.I)
-SERVICE_ACCOUNT = re.compile(r"User \"system:serviceaccount:([\w.-]+):([\w.-]+)\"")
+SERVICE_ACCOUNT = re.compile(r'User "system:serviceaccount:([\w.-]+):([\w.-]+)"')
 LOGS_READ = 3  # wait-container logs read at most: one refusal is proof, three rule out a fluke
 
 
@@ -26,6 +26,13 @@ class TaskResults:
     unsynced: tuple[str, ...]  # node ids whose results the controller still waits for
     refusal: str  # the wait container's "is forbidden" line, "" when none was found
     service_account: tuple[str, str]  # (namespace, name) the refusal names, ("", "") otherwise
+
+
+def _unquote(raw: str) -> str:
+    """A logfmt value as written: without the closing quote of error="…", quotes unescaped."""
+    if raw.endswith('"') and not raw.endswith('\\"'):
+        raw = raw[:-1]
+    return raw.replace('\\"', '"')
 
 
 def read_task_results(ctx: ProbeContext) -> Observed:
@@ -52,15 +59,11 @@ def read_task_results(ctx: ProbeContext) -> Observed:
             evidence.append(failure_evidence(exc, ctx.now))
             continue
         match = FORBIDDEN.search(str(log.value))
-        evidence.append(
-            kube_evidence(
-                log,
-                f"wait container of {pod.pod.name}: "
-                + (match.group(0)[:300] if match else "no RBAC refusal"),
-            )
-        )
-        if match:
-            refusal = match.group(0)[:300]
+        # the executor logs in logfmt (error="…"): unescape its quotes and drop the closing one
+        line = _unquote(match.group(0))[:300] if match else ""
+        evidence.append(kube_evidence(log, f"wait container of {pod.pod.name}: {line or 'no RBAC refusal'}"))
+        if line:
+            refusal = line
             sa = SERVICE_ACCOUNT.search(refusal)
             account = (sa.group(1), sa.group(2)) if sa else (workflow.namespace, "")
             break
