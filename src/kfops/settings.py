@@ -98,9 +98,13 @@ class Settings:
     kfp_ca_file: str = ""
     #: seconds to wait for the KFP API: a hung API server must not eat the diagnosis deadline
     kfp_timeout_s: float = 5.0
-    #: minutes a Workflow may run with no step starting or finishing before the sweep calls it
-    #: stuck; pipelines with long single steps (training) need more
-    pipeline_stuck_after_min: float = 60.0
+    #: minutes a Workflow may go with no step starting or finishing, and no step pod running,
+    #: before it counts as stuck: 30, the window of the KfopsPipelineRunsStalled alert, so the
+    #: sweep finds what paged (a long training step is running, so it never counts)
+    pipeline_stuck_after_min: float = 30.0
+    #: minutes one step pod may run with nothing else moving before kfops suspects it is hung;
+    #: a time alone cannot tell a hung step from long training, so the cause is low-confidence
+    pipeline_step_hung_after_min: float = 240.0
     #: minutes a step pod may stay Pending before it counts as stuck rather than starting up
     pipeline_pending_after_min: float = 5.0
 

@@ -77,13 +77,41 @@ def test_a_run_id_no_workflow_carries_and_no_kfp_api_is_a_usage_error(tmp_path: 
     assert "set kfp_url" in result.stderr
 
 
+PROFILE = {"apiVersion": "kubeflow.org/v1", "kind": "Profile", "metadata": {"name": "team-a"}}
+CONTROLLER: list[dict[str, object]] = [
+    {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "workflow-controller", "namespace": "kubeflow", "uid": "wc"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "workflow-controller"}}},
+        "status": {"replicas": 1, "availableReplicas": 1},
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "workflow-controller-configmap", "namespace": "kubeflow"},
+    },
+]
+
+
 def test_a_sweep_with_nothing_running_is_healthy_and_says_what_it_examined(tmp_path: Path) -> None:
-    snapshot = _snapshot(
-        tmp_path, [{"apiVersion": "kubeflow.org/v1", "kind": "Profile", "metadata": {"name": "team-a"}}]
-    )
+    snapshot = _snapshot(tmp_path, [PROFILE, *CONTROLLER])
     result = kfops("diagnose", "stuck-pipeline", "--snapshot", str(snapshot), "-o", "json")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout
     diagnosis = yaml.safe_load(result.stdout)
     assert diagnosis["status"] == "healthy"
     assert "the unfinished pipeline runs" in diagnosis["conclusion"]["summary"]
     assert "0 unfinished Workflows in 1 Profile namespaces" in diagnosis["findings"][0]["summary"]
+
+
+def test_a_sweep_says_the_controller_is_down_before_any_run_is_stuck_long_enough(tmp_path: Path) -> None:
+    down = {**CONTROLLER[0], "status": {"replicas": 1, "availableReplicas": 0}}
+    snapshot = _snapshot(tmp_path, [PROFILE, down, CONTROLLER[1]])
+    result = kfops("diagnose", "stuck-pipeline", "--snapshot", str(snapshot), "-o", "json")
+    assert result.returncode == 1, result.stdout
+    diagnosis = yaml.safe_load(result.stdout)
+    assert (diagnosis["status"], diagnosis["conclusion"]["cause"]) == ("problem", "workflow-controller-down")
+    assert (
+        "workflow-controller is down: workflow-controller 0/1 available" in diagnosis["conclusion"]["summary"]
+    )
+    assert [p["action"] for p in diagnosis["proposals"]] == ["deployment.restart"]

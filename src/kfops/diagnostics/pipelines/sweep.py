@@ -1,8 +1,8 @@
 """Without a target: the unfinished Workflows in Profile namespaces that have stopped moving.
 
-"Stuck" means Running (or Pending) with no node started or finished for
-settings.pipeline_stuck_after_min — a long training step that is still running has a node that
-started long ago too, so the threshold is a setting, and the worst (longest still) is examined.
+"Stuck" means unfinished, with no node started or finished for settings.pipeline_stuck_after_min
+and no step pod running — what the KfopsPipelineRunsStalled alert pages for; a long training
+step that is running is not stuck. The worst (longest still) is examined.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Sweep:
     running: int
     namespaces: tuple[str, ...]  # Profile namespaces; () when Profiles are not installed
     stuck: tuple[Candidate, ...]  # worst first
+    after_min: float  # settings.pipeline_stuck_after_min
 
 
 def read_sweep(ctx: ProbeContext) -> Observed:
@@ -51,11 +52,12 @@ def read_sweep(ctx: ProbeContext) -> Observed:
         (Candidate(w, w.minutes_without_progress(ctx.now)) for w in workflows),
         key=lambda c: (-c.still_min, c.workflow.ref),
     )
-    stuck = [c for c in stuck if c.still_min >= threshold]
+    stuck = [c for c in stuck if c.workflow.stuck(ctx.now, threshold)]
     evidence.append(
         kube_evidence(
             fetched,
-            f"{len(workflows)} unfinished Workflows, {len(stuck)} without progress for {threshold:g} min",
+            f"{len(workflows)} unfinished Workflows, {len(stuck)} with no step running or moving for "
+            f"{threshold:g} min",
         )
     )
-    return Observed(Sweep(len(workflows), namespaces, tuple(stuck)), tuple(evidence))
+    return Observed(Sweep(len(workflows), namespaces, tuple(stuck), threshold), tuple(evidence))

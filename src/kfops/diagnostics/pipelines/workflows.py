@@ -123,6 +123,13 @@ class Workflow:
         times = [t for n in self.nodes.values() for t in (n.started, n.finished) if t is not None]
         return max(times, default=self.started or self.created)
 
+    def stuck(self, now: datetime, after_min: float) -> bool:
+        """Unfinished, nothing moved for `after_min`, and no step pod running: nothing is working
+        on it (the KfopsPipelineRunsStalled alert's definition). A long step that runs is not stuck."""
+        if self.finished_phase or any(n.phase == "Running" for n in self.pod_nodes()):
+            return False
+        return self.minutes_without_progress(now) >= after_min
+
     def minutes_without_progress(self, now: datetime) -> float:
         last = self.last_progress()
         return (now - last).total_seconds() / 60 if last else 0.0

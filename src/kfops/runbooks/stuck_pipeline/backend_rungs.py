@@ -3,7 +3,7 @@ and the object store."""
 
 from __future__ import annotations
 
-from kfops.diagnostics.pipelines.backend import CONTROLLER_CONFIGMAP, Component
+from kfops.diagnostics.pipelines.backend import CONTROLLER_CONFIGMAP, Component, Controller
 from kfops.model import Branch, Facts, Rung, Status
 from kfops.runbooks.stuck_pipeline.probes import (
     BACKEND,
@@ -18,9 +18,50 @@ from kfops.runbooks.stuck_pipeline.probes import (
 CONTROLLER_RESTARTS_WARN = 3
 
 
+# ---------------------------------------------------------------- shared with the sweep
+def controller_trouble(controller: Controller | None) -> str:
+    """What stops the workflow-controller, in one sentence; "" when it runs (or was not read)."""
+    if controller is None:
+        return ""
+    deployment = controller.deployment
+    if not deployment.found:
+        return f"{deployment.describe()}: no Workflow in the cluster can advance"
+    if deployment.crashlooping:
+        return f"workflow-controller is crash-looping: {deployment.describe()}"
+    if deployment.down:
+        return f"workflow-controller is down: {deployment.describe()}"
+    if not controller.configmap_found:
+        return f"ConfigMap {deployment.namespace}/{CONTROLLER_CONFIGMAP} is missing ({deployment.describe()})"
+    return ""
+
+
+def database_trouble(components: tuple[Component, ...] | None) -> str:
+    """The KFP servers' database errors, pointing at the Galera ladder; "" when there are none."""
+    parts = [
+        f"{c.name} ({c.describe()}): {e.meaning} — '{e.line}'"
+        for c in components or ()
+        for e in c.db_errors[:1]
+    ]
+    if not parts:
+        return ""
+    return (
+        "; ".join(parts) + " — the database behind KFP is the cause: run "
+        "`kfops diagnose galera-migration-failure` (or check the mysql Deployment)"
+    )
+
+
+def server_trouble(components: tuple[Component, ...] | None) -> str:
+    """The KFP servers that are down or crash-looping; "" when none is."""
+    return "; ".join(f"{c.role}: {c.describe()}" for c in components or () if c.down or c.crashlooping)
+
+
 # ---------------------------------------------------------------- workflow-controller
 def _controller(f: Facts) -> Component:
     return controller_of(f).deployment
+
+
+def _controller_say(f: Facts) -> str:
+    return controller_trouble(controller_of(f))
 
 
 WORKFLOW_CONTROLLER = Rung(
@@ -33,21 +74,21 @@ WORKFLOW_CONTROLLER = Rung(
             Status.FAIL,
             "no workflow-controller Deployment: nothing advances any Workflow",
             lambda f: not _controller(f).found,
-            lambda f: f"{_controller(f).describe()}: no Workflow in the cluster can advance",
+            _controller_say,
         ),
         Branch(
             "crashlooping",
             Status.FAIL,
             "the workflow-controller crash-loops: Workflows advance only between crashes, if at all",
             lambda f: bool(_controller(f).crashlooping),
-            lambda f: f"workflow-controller is crash-looping: {_controller(f).describe()}",
+            _controller_say,
         ),
         Branch(
             "down",
             Status.FAIL,
             "no workflow-controller replica is available: no Workflow advances",
             lambda f: _controller(f).down,
-            lambda f: f"workflow-controller is down: {_controller(f).describe()}",
+            _controller_say,
         ),
         Branch(
             "configmap-missing",
@@ -55,10 +96,7 @@ WORKFLOW_CONTROLLER = Rung(
             f"the {CONTROLLER_CONFIGMAP} ConfigMap is missing: the controller runs without its "
             "executor and artifact repository settings",
             lambda f: not controller_of(f).configmap_found,
-            lambda f: (
-                f"ConfigMap {_controller(f).namespace}/{CONTROLLER_CONFIGMAP} is missing "
-                f"({_controller(f).describe()})"
-            ),
+            _controller_say,
         ),
         Branch(
             "restarting",
@@ -79,26 +117,6 @@ WORKFLOW_CONTROLLER = Rung(
 
 
 # ---------------------------------------------------------------- kfp-backend
-def _with_db_errors(f: Facts) -> tuple[Component, ...]:
-    return tuple(c for c in backend_of(f) if c.db_errors)
-
-
-def _down(f: Facts) -> tuple[Component, ...]:
-    return tuple(c for c in backend_of(f) if c.down or c.crashlooping)
-
-
-def _db_say(f: Facts) -> str:
-    parts = [
-        f"{c.name} ({c.describe()}): {e.meaning} — '{e.line}'"
-        for c in _with_db_errors(f)
-        for e in c.db_errors[:1]
-    ]
-    return (
-        "; ".join(parts) + " — the database behind KFP is the cause: run "
-        "`kfops diagnose galera-migration-failure` (or check the mysql Deployment)"
-    )
-
-
 KFP_BACKEND = Rung(
     id="kfp-backend",
     question="Are the KFP API server, persistence agent and metadata server up, and do their logs show "
@@ -109,15 +127,15 @@ KFP_BACKEND = Rung(
             "db-errors",
             Status.FAIL,
             "a KFP server cannot use its database: runs cannot be recorded or advanced",
-            lambda f: bool(_with_db_errors(f)),
-            _db_say,
+            lambda f: bool(database_trouble(backend_of(f))),
+            lambda f: database_trouble(backend_of(f)),
         ),
         Branch(
             "down",
             Status.FAIL,
             "a KFP server is down or crash-looping",
-            lambda f: bool(_down(f)),
-            lambda f: "; ".join(f"{c.role}: {c.describe()}" for c in _down(f)),
+            lambda f: bool(server_trouble(backend_of(f))),
+            lambda f: server_trouble(backend_of(f)),
         ),
         Branch(
             "missing",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kfops.diagnostics.pipelines.target import check_workflow_target
 from kfops.model import Cause, Ladder
-from kfops.runbooks.causes import answered, summary_of
+from kfops.runbooks.causes import answered, answered_either, summary_of
 from kfops.runbooks.stuck_pipeline.backend_rungs import KFP_BACKEND, OBJECT_STORE_RUNG, WORKFLOW_CONTROLLER
 from kfops.runbooks.stuck_pipeline.proposals import propose
 from kfops.runbooks.stuck_pipeline.run_rungs import (
@@ -33,8 +33,11 @@ CAUSES = (
     Cause(
         "workflow-controller-down",
         "the Argo workflow-controller is down: no Workflow advances",
-        answered("workflow-controller", "missing", "down", "crashlooping", "configmap-missing"),
-        summary_of("workflow-controller", "The Argo workflow-controller is down"),
+        answered_either(
+            ("workflow-controller", ("missing", "down", "crashlooping", "configmap-missing")),
+            ("stuck-workflows", ("controller-down",)),
+        ),
+        summary_of("workflow-controller", "The Argo workflow-controller is down", "stuck-workflows"),
     ),
     Cause(
         "task-results-rbac",
@@ -45,14 +48,14 @@ CAUSES = (
     Cause(
         "metadata-db-unreachable",
         "KFP's database (metadata / pipelines) cannot be used",
-        answered("kfp-backend", "db-errors"),
-        summary_of("kfp-backend", "KFP's database is the cause"),
+        answered_either(("kfp-backend", ("db-errors",)), ("stuck-workflows", ("database-errors",))),
+        summary_of("kfp-backend", "KFP's database is the cause", "stuck-workflows"),
     ),
     Cause(
         "kfp-backend-down",
         "a KFP server (API server, persistence agent, metadata server) is down",
-        answered("kfp-backend", "down"),
-        summary_of("kfp-backend", "A KFP server is down"),
+        answered_either(("kfp-backend", ("down",)), ("stuck-workflows", ("server-down",))),
+        summary_of("kfp-backend", "A KFP server is down", "stuck-workflows"),
     ),
     Cause(
         "persistence-out-of-sync",
@@ -169,8 +172,10 @@ LADDER = Ladder(
     alerts=("KfopsPipelineRunsStalled",),
     usage="Run `kfops diagnose stuck-pipeline --run-id UUID` (the KFP run id from the UI) or "
     "`--workflow NAME --namespace NS` (the Argo Workflow); without either, kfops finds the unfinished "
-    "Workflows in Profile namespaces with no step moving for `pipeline_stuck_after_min` (60) minutes and "
-    "examines the worst. Set `kfp_url` (and `KFOPS_KFP_TOKEN` or `kfp_token_file`) to compare with the "
+    "Workflows in Profile namespaces with no step running or moving for `pipeline_stuck_after_min` (30) "
+    "minutes — what the KfopsPipelineRunsStalled alert pages for — and examines the worst; it also says "
+    "when the workflow-controller or the KFP servers every run shares are down. Set `kfp_url` (and "
+    "`KFOPS_KFP_TOKEN` or `kfp_token_file`) to compare with the "
     "KFP API; without it the ladder reads the Workflow alone. Add `--verbose` for the evidence.",
     mitigation=(
         "If the workflow-controller, the KFP database or a KFP server is down, fix that first: every run "

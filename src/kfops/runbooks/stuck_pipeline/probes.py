@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kfops.diagnostics.context import ProbeContext, kube_evidence
 from kfops.diagnostics.pipelines.backend import (
     Component,
@@ -80,22 +82,37 @@ SWEEP = Probe(
 
 
 def _thresholds(ctx: ProbeContext) -> Observed:
-    return Observed((ctx.settings.pipeline_stuck_after_min, ctx.settings.pipeline_pending_after_min))
+    s = ctx.settings
+    thresholds = (s.pipeline_stuck_after_min, s.pipeline_pending_after_min, s.pipeline_step_hung_after_min)
+    return Observed(thresholds)
 
 
 THRESHOLDS = Probe(
-    "thresholds", "settings.pipeline_stuck_after_min and settings.pipeline_pending_after_min", _thresholds
+    "thresholds",
+    "settings.pipeline_stuck_after_min, pipeline_pending_after_min and pipeline_step_hung_after_min",
+    _thresholds,
 )
 
 
 def stuck_after_min(f: Facts) -> float:
-    value: tuple[float, float] = f[THRESHOLDS]
+    value: tuple[float, float, float] = f[THRESHOLDS]
     return value[0]
 
 
 def pending_after_min(f: Facts) -> float:
-    value: tuple[float, float] = f[THRESHOLDS]
+    value: tuple[float, float, float] = f[THRESHOLDS]
     return value[1]
+
+
+def hung_after_min(f: Facts) -> float:
+    value: tuple[float, float, float] = f[THRESHOLDS]
+    return value[2]
+
+
+#: the sweep also asks about the backend every run shares: a dead controller or database is
+#: worth saying even before any run has been still long enough to count as stuck
+SWEEP_CONTROLLER = replace(CONTROLLER, optional=True)
+SWEEP_BACKEND = replace(BACKEND, optional=True)
 
 
 def workflow_of(f: Facts) -> Workflow | None:

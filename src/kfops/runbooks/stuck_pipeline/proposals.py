@@ -33,10 +33,10 @@ from kfops.runbooks.stuck_pipeline.probes import (
 
 #: the rungs whose findings justify each cause's proposals
 RATIONALE = {
-    "workflow-controller-down": ("workflow-controller",),
+    "workflow-controller-down": ("workflow-controller", "stuck-workflows"),
     "task-results-rbac": ("task-results", "workflow"),
-    "metadata-db-unreachable": ("kfp-backend",),
-    "kfp-backend-down": ("kfp-backend",),
+    "metadata-db-unreachable": ("kfp-backend", "stuck-workflows"),
+    "kfp-backend-down": ("kfp-backend", "stuck-workflows"),
     "persistence-out-of-sync": ("kfp-run", "workflow"),
     "quota-exceeded": ("namespace-quota",),
     "pvc-unbound": ("step-volumes", "step-scheduling"),
@@ -51,6 +51,8 @@ RATIONALE = {
     "run-failed": ("workflow", "kfp-run"),
     "step-stalled": ("current-step", "workflow"),
 }
+#: the states kfp.terminate-run acts on (the playbook refuses others by name)
+TERMINABLE = frozenset({"PENDING", "RUNNING", "PAUSED"})
 OOM_FACTOR = 2  # a step killed at its limit gets twice the memory: one retry, not a ladder of them
 
 
@@ -84,7 +86,7 @@ def terminate(f: Facts, why: tuple[str, ...], reason: str) -> tuple[Proposal, ..
     """kfp.terminate-run, when the API answered for this run and it is still active."""
     run = _run(f)
     workflow = workflow_of(f) if f.get(WORKFLOW) is not None else None
-    if run is None or not run.active or run.state == "CANCELING" or (workflow and workflow.finished_phase):
+    if run is None or run.state not in TERMINABLE or (workflow and workflow.finished_phase):
         return ()
     title = f"Terminate run {run.display_name or run.run_id} through the KFP API: {reason}"
     return (_kfp_action("kfp.terminate-run", f, why, title),)

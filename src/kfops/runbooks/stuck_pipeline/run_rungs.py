@@ -4,14 +4,19 @@ and the sweep that picks the worst stuck run."""
 from __future__ import annotations
 
 from kfops.diagnostics.kube.timefmt import age
+from kfops.diagnostics.pipelines.backend import Component
 from kfops.diagnostics.pipelines.workflows import FAILED_NODE, Workflow
 from kfops.model import Branch, Facts, Rung, Status
+from kfops.runbooks.stuck_pipeline.backend_rungs import controller_trouble, database_trouble, server_trouble
 from kfops.runbooks.stuck_pipeline.probes import (
     KFP_RUN,
     SWEEP,
+    SWEEP_BACKEND,
+    SWEEP_CONTROLLER,
     TASK_RESULTS,
     THRESHOLDS,
     WORKFLOW,
+    hung_after_min,
     pending_after_min,
     run_of,
     stuck_after_min,
@@ -45,17 +50,45 @@ def _where(f: Facts) -> str:
     return f"in {len(namespaces)} Profile namespaces" if namespaces else "in all namespaces (no Profiles)"
 
 
+def _shared(f: Facts) -> tuple[Component, ...] | None:
+    value: tuple[Component, ...] | None = f.get(SWEEP_BACKEND)
+    return value
+
+
 SWEEP_RUNG = Rung(
     id="stuck-workflows",
-    question="Which unfinished pipeline runs have stopped making progress?",
-    probes=(SWEEP,),
+    question="Which unfinished pipeline runs have stopped making progress, and is the backend every "
+    "run shares up?",
+    probes=(SWEEP, SWEEP_CONTROLLER, SWEEP_BACKEND),
     branches=(
         Branch(
             "stuck",
             Status.FAIL,
-            "a Workflow is unfinished with no node moving past the threshold (the worst is examined)",
+            "a Workflow is unfinished, with no step running or moving past the threshold (the worst "
+            "is examined)",
             lambda f: bool(sweep_of(f).stuck),
             _sweep_say,
+        ),
+        Branch(
+            "controller-down",
+            Status.FAIL,
+            "no run is stuck long enough yet, but the workflow-controller is down: every run will be",
+            lambda f: bool(controller_trouble(f.get(SWEEP_CONTROLLER))),
+            lambda f: controller_trouble(f.get(SWEEP_CONTROLLER)),
+        ),
+        Branch(
+            "database-errors",
+            Status.FAIL,
+            "no run is stuck long enough yet, but the KFP servers cannot use their database",
+            lambda f: bool(database_trouble(_shared(f))),
+            lambda f: database_trouble(_shared(f)),
+        ),
+        Branch(
+            "server-down",
+            Status.FAIL,
+            "no run is stuck long enough yet, but a KFP server is down",
+            lambda f: bool(server_trouble(_shared(f))),
+            lambda f: server_trouble(_shared(f)),
         ),
     ),
     default=Branch(
@@ -63,7 +96,10 @@ SWEEP_RUNG = Rung(
         Status.OK,
         "every unfinished Workflow moved recently",
         lambda f: True,
-        lambda f: f"{sweep_of(f).running} unfinished Workflows {_where(f)}; every one moved recently",
+        lambda f: (
+            f"{sweep_of(f).running} unfinished Workflows {_where(f)}; each has a step running or moved "
+            f"in the last {sweep_of(f).after_min:g} min"
+        ),
     ),
 )
 
@@ -163,9 +199,15 @@ def _running_say(f: Facts) -> str:
 
 def _stalled(f: Facts) -> bool:
     w = workflow_of(f)
-    if w is None or w.finished_phase:
+    return w is not None and w.stuck(f.now, stuck_after_min(f))
+
+
+def _hung(f: Facts) -> bool:
+    """A step pod runs, and nothing in the Workflow has moved for pipeline_step_hung_after_min."""
+    w = workflow_of(f)
+    if w is None or w.finished_phase or not any(n.phase == "Running" for n in w.active_pod_nodes()):
         return False
-    return w.minutes_without_progress(f.now) >= stuck_after_min(f)
+    return w.minutes_without_progress(f.now) >= hung_after_min(f)
 
 
 WORKFLOW_RUNG = Rung(
@@ -203,9 +245,11 @@ WORKFLOW_RUNG = Rung(
         Branch(
             "stalled",
             Status.WARN,
-            "the Workflow is unfinished and no step has moved past the threshold",
+            "the Workflow is unfinished, with no step running or moving past the threshold",
             _stalled,
-            lambda f: _running_say(f) + f" (no progress for {stuck_after_min(f):g} min or more)",
+            lambda f: (
+                _running_say(f) + f" and no step is running (stuck: {stuck_after_min(f):g} min or more)"
+            ),
         ),
     ),
     default=Branch("running", Status.OK, "the Workflow is moving", lambda f: True, _running_say),
@@ -283,9 +327,10 @@ CURRENT_STEP = Rung(
         Branch(
             "stalled",
             Status.WARN,
-            "a step pod runs but the Workflow has not moved past the threshold (a hung step)",
-            lambda f: _stalled(f) and any(n.phase == "Running" for n in _workflow(f).active_pod_nodes()),
-            lambda f: _active_say(f) + f"; nothing moved for {stuck_after_min(f):g} min or more",
+            "a step pod has run with nothing else moving past pipeline_step_hung_after_min (hung, or very "
+            "long)",
+            _hung,
+            lambda f: _active_say(f) + f"; nothing else moved for {hung_after_min(f):g} min or more",
         ),
     ),
     default=Branch("running", Status.OK, "the current step is progressing", lambda f: True, _active_say),
