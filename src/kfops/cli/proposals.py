@@ -8,6 +8,7 @@ import typer
 
 from kfops.cli.remediate import show_plan
 from kfops.cli.state import remember
+from kfops.clients.errors import ConfigurationError, ReaderError
 from kfops.clients.protocols import KubeReader
 from kfops.model import Diagnosis, Mode
 from kfops.playbooks.base import Context
@@ -44,6 +45,11 @@ def show_proposals(
                 show_plan(playbook.plan(ctx, proposal).to_json(), err=err)
             except PlanRefused as exc:
                 say(f"  no plan now: {exc}")
+                continue
+            except (ReaderError, ConfigurationError) as exc:
+                # planning reads afresh (the API server, the KFP API): a failed read is one sentence
+                headline = exc.headline if isinstance(exc, ReaderError) else str(exc)
+                say(f"  no plan now: a fresh read failed: {headline}")
                 continue
             if live:
                 say(f"  run: kfops remediate {proposal.id} [--dry-run]")
