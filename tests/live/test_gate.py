@@ -457,6 +457,7 @@ def test_the_shipped_remediation_role_grants_exactly_what_the_playbooks_use() ->
         ("", "pods", "delete"),
         ("batch", "jobs", "delete"),
         ("batch", "jobs", "create"),
+        ("apps", "deployments", "patch"),
         ("", "events", "create"),
     }
     declared = {

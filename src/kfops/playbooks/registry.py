@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from kfops.playbooks.base import Playbook
+from kfops.playbooks.deployments import RestartDeployment
 from kfops.playbooks.galera import KillQuery
 from kfops.playbooks.gpu import RestartDevicePlugin
 from kfops.playbooks.jobs import RerunJob
+from kfops.playbooks.kfp import RetryRun, TerminateRun
 from kfops.playbooks.node import Cordon, Drain, OutOfServiceTaint, Uncordon
+from kfops.playbooks.pods import DeleteStepPod
 
 PLAYBOOKS: dict[str, Playbook] = {
     p.action: p
@@ -18,5 +21,9 @@ PLAYBOOKS: dict[str, Playbook] = {
         RestartDevicePlugin(),
         RerunJob(),
         KillQuery(),
+        DeleteStepPod(),
+        RestartDeployment(),
+        TerminateRun(),
+        RetryRun(),
     )
 }
