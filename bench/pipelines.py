@@ -22,7 +22,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import measure  # noqa: E402
+from run import measure, print_table  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -51,7 +51,7 @@ def _workflow(index: int, namespace: str, steps: int) -> tuple[dict[str, Any], l
                 else f"{name}.root.step-{step}-driver",
                 "type": "Pod",
                 "templateName": template,
-                "phase": "Running" if running else "Succeeded",
+                "phase": ("Pending" if stalled else "Running") if running else "Succeeded",
                 "startedAt": _time(last + 2 * (steps - step)),
                 **({} if running else {"finishedAt": _time(last + 2 * (steps - step) - 1)}),
             }
@@ -69,7 +69,9 @@ def _workflow(index: int, namespace: str, steps: int) -> tuple[dict[str, Any], l
                             "annotations": {"workflows.argoproj.io/node-id": node_id},
                         },
                         "spec": {"containers": [{"name": "main", "image": "python:3.12"}, {"name": "wait"}]},
-                        "status": {"phase": "Running" if running else "Succeeded"},
+                        "status": {
+                            "phase": ("Pending" if stalled else "Running") if running else "Succeeded"
+                        },
                     }
                 )
     workflow = {
@@ -173,20 +175,7 @@ def main() -> None:
             [*diagnose, "--workflow", "pipeline-00010", "--namespace", "team-010"],
         ),
     ]
-    keys = [
-        "benchmark",
-        "runs",
-        "wall_median_s",
-        "wall_max_s",
-        "peak_rss_mb",
-        "engine_s",
-        "requests",
-        "verdict",
-    ]
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for row in rows:
-        print("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ def main() -> None:
         ),
         measure("gpu-node-down sweep, 2,000 nodes / 30,000 pods", diagnose),
     ]
+    print_table(rows)
+
+
+def print_table(rows: list[dict[str, object]]) -> None:
+    """The rows as a Markdown table, for docs/benchmarks.md."""
     keys = [
         "benchmark",
         "runs",

@@ -14,6 +14,7 @@ from kfops.clients.errors import NotFound
 from kfops.clients.resources import CONFIGMAPS, DEPLOYMENTS, ENDPOINTSLICES, PODS
 from kfops.diagnostics.context import ProbeContext, failure_evidence, kube_evidence
 from kfops.diagnostics.kube.pods import PodFacts, pod_facts
+from kfops.diagnostics.kubeflow.migration_jobs import ERROR_CLASSES
 from kfops.model import Evidence, Observed
 
 WORKFLOW_CONTROLLER = "workflow-controller"
@@ -30,7 +31,9 @@ OBJECT_STORE_DEPLOYMENTS = ("seaweedfs", "minio")
 SIDE_CARS = frozenset({"istio-proxy", "linkerd-proxy"})
 LOG_LINES = 50
 
-#: database trouble in a KFP server's log, most specific first: (class, meaning, pattern)
+#: the classes of database trouble a KFP server's log shows, most specific first; all but the
+#: connection failures (a KFP server's own wording) are the migration Jobs' classes
+_MIGRATION_CLASSES = {name: (meaning, pattern) for name, meaning, pattern in ERROR_CLASSES}
 DB_ERRORS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     (
         "unreachable",
@@ -41,31 +44,16 @@ DB_ERRORS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
             re.I,
         ),
     ),
-    (
-        "access-denied",
-        "the database refused the credentials",
-        re.compile(r"Access denied for user|Error 1045", re.I),
-    ),
-    (
-        "deadlock",
-        "transactions deadlocked",
-        re.compile(r"Deadlock found when trying to get lock|Error 1213", re.I),
-    ),
-    (
-        "lock-wait-timeout",
-        "a lock was held too long",
-        re.compile(r"Lock wait timeout exceeded|Error 1205", re.I),
-    ),
-    ("read-only", "the database refuses writes", re.compile(r"read-only|Error 1290|super-read-only", re.I)),
-    (
-        "wsrep-not-ready",
-        "the Galera node is not part of a Primary component",
-        re.compile(r"WSREP has not yet prepared|Error 1047", re.I),
-    ),
-    (
-        "schema-version",
-        "the metadata schema does not match the server",
-        re.compile(r"MLMD database version \d+ is (greater|older)|schema version", re.I),
+    *(
+        (name, *_MIGRATION_CLASSES[name])
+        for name in (
+            "access-denied",
+            "deadlock",
+            "lock-wait-timeout",
+            "read-only",
+            "wsrep-not-ready",
+            "mlmd-version",
+        )
     ),
 )
 
