@@ -137,6 +137,19 @@ CAUSES = (
         summary_of("current-step", "A step seems hung"),
         confidence="low",
     ),
+    Cause(
+        "run-stalled",
+        "the run has not moved and no rung found why (a Suspend step, a mutex or semaphore, or a "
+        "cause kfops does not know)",
+        answered_either(("workflow", ("stalled",)), ("stuck-workflows", ("stuck",))),
+        summary_of(
+            "workflow",
+            "The run is stuck and no rung found why — check Suspend steps, mutexes/semaphores and the "
+            "workflow-controller's log",
+            "stuck-workflows",
+        ),
+        confidence="low",
+    ),
 )
 
 LADDER = Ladder(

@@ -9,6 +9,8 @@ terminate / retry the run through the KFP API (only when the API answered for th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kfops.diagnostics.kube.quantity import memory_for_humans, parse_quantity
 from kfops.diagnostics.pipelines.backend import PERSISTENCE_AGENT, Component
 from kfops.diagnostics.pipelines.kfp_run import RunView
@@ -50,6 +52,7 @@ RATIONALE = {
     "workflow-missing": ("workflow", "kfp-run"),
     "run-failed": ("workflow", "kfp-run"),
     "step-stalled": ("current-step", "workflow"),
+    "run-stalled": ("workflow", "stuck-workflows"),
 }
 #: the states kfp.terminate-run acts on (the playbook refuses others by name)
 TERMINABLE = frozenset({"PENDING", "RUNNING", "PAUSED"})
@@ -429,7 +432,16 @@ def _stalled(inp: ProposalInput, why: tuple[str, ...]) -> tuple[Proposal, ...]:
     )
 
 
-PROPOSERS = {
+def _failed(inp: ProposalInput, why: tuple[str, ...]) -> tuple[Proposal, ...]:
+    return retry(inp.facts, why)
+
+
+def _unexplained(inp: ProposalInput, why: tuple[str, ...]) -> tuple[Proposal, ...]:
+    return terminate(inp.facts, why, "it has not moved and no cause was found")
+
+
+Proposer = Callable[[ProposalInput, tuple[str, ...]], tuple[Proposal, ...]]
+PROPOSERS: dict[str, Proposer] = {
     "workflow-controller-down": _controller,
     "task-results-rbac": _task_results,
     "metadata-db-unreachable": _database,
@@ -445,8 +457,9 @@ PROPOSERS = {
     "step-crashloop": _crashloop,
     "object-store-down": _object_store,
     "workflow-missing": _missing,
-    "run-failed": lambda inp, why: retry(inp.facts, why),
+    "run-failed": _failed,
     "step-stalled": _stalled,
+    "run-stalled": _unexplained,
 }
 
 
