@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from kfops.clients.snapshot.kube import SnapshotKubeReader
-from kfops.clients.sources import open_galera, open_prometheus
+from kfops.clients.sources import open_galera, open_kfp, open_prometheus
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
@@ -34,7 +34,9 @@ def assert_matches(diagnoses: list[Diagnosis], case: Case) -> None:
         assert sorted(p.action for p in diagnosis.proposals) == sorted(expected.get("proposals") or [])
 
 
-@pytest.mark.parametrize(("ladder", "least"), [("gpu-node-down", 8), ("galera-migration-failure", 10)])
+@pytest.mark.parametrize(
+    ("ladder", "least"), [("gpu-node-down", 8), ("galera-migration-failure", 10), ("stuck-pipeline", 10)]
+)
 def test_there_are_enough_scenarios(ladder: str, least: int) -> None:
     mine = [c for c in CASES if c.ladder == ladder]
     assert len({c.scenario for c in mine}) >= least
@@ -47,11 +49,12 @@ def test_offline_diagnosis(case: Case) -> None:
     ladder = find(case.ladder)
     reader = SnapshotKubeReader.open(case.scenario)
     settings = Settings()
-    # the snapshot's recorded Prometheus and Galera answers, as the CLI opens them
+    # the snapshot's recorded Prometheus, Galera and KFP API answers, as the CLI opens them
     prom = open_prometheus(settings, reader)
     galera = open_galera(settings, reader)
-    target = case.option(f"--{ladder.target_input}")
-    diagnoses = Engine(reader, settings, prom, galera=galera).diagnose(ladder, target)
+    kfp = open_kfp(settings, reader)
+    target = case.target(ladder.target_input)
+    diagnoses = Engine(reader, settings, prom, galera=galera, kfp=kfp).diagnose(ladder, target)
     assert_matches(diagnoses, case)
     for diagnosis in diagnoses:
         if diagnosis.conclusion.verdict.value == "healthy":

@@ -29,6 +29,19 @@ class Case:
         args = list(self.args)
         return args[args.index(name) + 1] if name in args else None
 
+    def target(self, target_input: str) -> str | None:
+        """The engine's target for these CLI args, as `kfops diagnose` builds it.
+
+        ``--run-id UUID`` is the bare run id; ``--<target_input> NAME --namespace NS`` is "NS/NAME"
+        (a namespaced target such as a Workflow); else ``--<target_input> NAME``; None: a sweep.
+        """
+        run_id = self.option("--run-id")
+        if run_id:
+            return run_id
+        name = self.option(f"--{target_input}")
+        namespace = self.option("--namespace")
+        return f"{namespace}/{name}" if name and namespace else name
+
 
 def cases(ladder: str | None = None) -> list[Case]:
     found = []
