@@ -22,6 +22,15 @@ What :func:`load_scenario` writes
 * mariadb-operator MariaDBs and Backups (status through the status subresource); their CRDs
   (tests/live/crds) must be installed, which :func:`load_scenario` checks only for a scenario
   that has such objects.
+* Argo Workflows with their status in the object itself: Argo's CRD has no status subresource
+  (the workflow-controller updates the whole object), so create keeps it. Kubeflow Profiles
+  (status through the status subresource). Both need their CRDs, like the MariaDBs.
+* StorageClasses, ConfigMaps, EndpointSlices; PersistentVolumeClaims with their phase through the
+  status subresource (no PV controller binds them). Admission gives every claim the
+  ``kubernetes.io/pvc-protection`` finalizer, which the purge removes before deleting.
+* ResourceQuotas last, their status (hard, used) through the status subresource: without the
+  quota controller the status is exactly the snapshot's, and since nothing is created in the
+  namespace after them, quota admission neither charges nor refuses any scenario object.
 * Every container log of the snapshot (current and previous) registered on the FakeKubelet.
 
 Server-owned metadata (uid, resourceVersion, creationTimestamp, managedFields, generation,
@@ -58,12 +67,14 @@ Isolation
 The cluster holds one scenario at a time: scenarios reuse names (gpu-a100-1 ...), and the ladder
 reads cluster-wide (every Node, operand pods and DaemonSets by label in every namespace, events
 by field selector). So :func:`purge`, run first by :func:`load_scenario`, empties the whole
-cluster of the kinds the ladders read: every Node, and in every namespace every Pod (grace
-period 0, which removes Terminating pods too), Event, DaemonSet, Deployment, Job, Lease (except
-the API server's own identity Leases) and, when their CRDs are installed, every MariaDB and
-Backup. Objects that other live tests left behind are removed too: those tests are
-function-scoped and nothing reads their objects afterwards. A FakeKubelet cannot forget
-a registered log, so pass a fresh one (``FakeKubelet(control_plane.pki)``) to every load.
+cluster of the kinds the ladders read: every Node and StorageClass, and in every namespace
+every Pod (grace period 0, which removes Terminating pods too), Event, DaemonSet, Deployment,
+Job, Lease (except the API server's own identity Leases), PersistentVolumeClaim, ResourceQuota,
+EndpointSlice (except the API server's own), ConfigMap (except in the kube-* namespaces) and,
+when their CRDs are installed, every MariaDB, Backup, Workflow and Profile. Objects that other
+live tests left behind are removed too: those tests are function-scoped and nothing reads their
+objects afterwards. A FakeKubelet cannot forget a registered log, so pass a fresh one
+(``FakeKubelet(control_plane.pki)``) to every load.
 
 Access
 ------
@@ -90,14 +101,21 @@ from kubernetes import client
 
 from kfops.clients.resources import (
     BACKUPS,
+    CONFIGMAPS,
     DAEMONSETS,
     DEPLOYMENTS,
+    ENDPOINTSLICES,
     EVENTS,
     JOBS,
     LEASES,
     MARIADBS,
     NODES,
     PODS,
+    PROFILES,
+    PVCS,
+    RESOURCEQUOTAS,
+    STORAGECLASSES,
+    WORKFLOWS,
     ResourceRef,
 )
 from kfops.clients.snapshot.store import Entry, Fault, SnapshotStore
@@ -118,12 +136,35 @@ SERVER_OWNED_METADATA: Final = (
 #: Seconds between the start of a load and the earliest deletionTimestamp it must reproduce: the
 #: loading before the first graceful delete must fit in it (it takes well under a second).
 DELETION_MARGIN_S: Final = 15
-#: The kinds a load writes, in the order it writes them (Nodes before the pods bound to them).
-LOAD_ORDER: Final = (NODES, DAEMONSETS, DEPLOYMENTS, JOBS, PODS, LEASES, EVENTS, MARIADBS, BACKUPS)
-#: Kinds written through their status subresource after create (create ignores status).
-WITH_STATUS: Final = (PODS, DAEMONSETS, DEPLOYMENTS, JOBS, MARIADBS, BACKUPS)
+#: The kinds a load writes, in the order it writes them: Nodes before the pods bound to them,
+#: StorageClasses before the claims naming them, ResourceQuotas after everything they could charge.
+LOAD_ORDER: Final = (
+    NODES,
+    STORAGECLASSES,
+    PROFILES,
+    CONFIGMAPS,
+    DAEMONSETS,
+    DEPLOYMENTS,
+    JOBS,
+    PVCS,
+    PODS,
+    ENDPOINTSLICES,
+    WORKFLOWS,
+    LEASES,
+    EVENTS,
+    MARIADBS,
+    BACKUPS,
+    RESOURCEQUOTAS,
+)
+#: Kinds written through their status subresource after create (create ignores status). Not
+#: Workflows: Argo's CRD has no status subresource, so their status is created with them.
+WITH_STATUS: Final = (PODS, DAEMONSETS, DEPLOYMENTS, JOBS, MARIADBS, BACKUPS, PROFILES, PVCS, RESOURCEQUOTAS)
 #: Kinds served only when their CRD is installed: a purge skips them when it is not.
-CUSTOM: Final = (MARIADBS, BACKUPS)
+CUSTOM: Final = (MARIADBS, BACKUPS, WORKFLOWS, PROFILES)
+#: Namespaces whose ConfigMaps the API server itself may own: the purge leaves them alone.
+SYSTEM_NAMESPACES: Final = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+#: Label of an EndpointSlice's Service; the API server's own ("kubernetes") is kept.
+SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"
 #: Labels the API server puts on a Job's pod template from the Job's own uid (generated selector).
 JOB_UID_LABELS: Final = ("controller-uid", "batch.kubernetes.io/controller-uid")
 #: Label of the API server's own identity Lease in kube-system, which the purge keeps.
@@ -276,19 +317,42 @@ def _namespaces_of(items: Iterable[Mapping[str, Any]]) -> set[str]:
     return {str(item["metadata"]["namespace"]) for item in items}
 
 
-def _purge_namespaced(rest: Rest, ref: ResourceRef, query: Sequence[tuple[str, str]]) -> None:
-    """Delete every object of a kind, one deletecollection per namespace that has any."""
-    for namespace in sorted(_namespaces_of(rest.items(ref.path(), query))):
+def _purged(ref: ResourceRef, item: Mapping[str, Any]) -> bool:
+    """Whether the purge removes this object (ConfigMaps of the kube-* namespaces stay)."""
+    return not (ref is CONFIGMAPS and item["metadata"].get("namespace") in SYSTEM_NAMESPACES)
+
+
+def _purge_kind(rest: Rest, ref: ResourceRef, query: Sequence[tuple[str, str]]) -> None:
+    """Delete every object of a kind: one deletecollection per namespace that has any, or one for
+    a cluster-scoped kind. Claims lose the finalizer admission gave them first (no controller
+    would ever remove it)."""
+    items = [item for item in rest.items(ref.path(), query) if _purged(ref, item)]
+    if ref is PVCS:
+        for item in items:
+            if item["metadata"].get("finalizers"):
+                metadata = item["metadata"]
+                rest.merge_patch(
+                    PVCS.path(metadata["namespace"], metadata["name"]), {"metadata": {"finalizers": None}}
+                )
+    if not ref.namespaced:
+        if items:
+            rest.delete(ref.path(), query)
+        return
+    for namespace in sorted(_namespaces_of(items)):
         rest.delete(ref.path(namespace), query)
+
+
+def _ref(item: Mapping[str, Any]) -> str:
+    metadata = item["metadata"]
+    return (
+        f"{metadata['namespace']}/{metadata['name']}" if metadata.get("namespace") else str(metadata["name"])
+    )
 
 
 def _leftovers(rest: Rest) -> list[str]:
     found = [f"Node {n['metadata']['name']}" for n in rest.items(NODES.path())]
     for ref, query in _purge_plan(rest):
-        found += [
-            f"{ref.kind} {item['metadata']['namespace']}/{item['metadata']['name']}"
-            for item in rest.items(ref.path(), query)
-        ]
+        found += [f"{ref.kind} {_ref(item)}" for item in rest.items(ref.path(), query) if _purged(ref, item)]
     return found
 
 
@@ -306,19 +370,26 @@ def _served(rest: Rest, ref: ResourceRef) -> bool:
 def _purge_plan(rest: Rest) -> tuple[tuple[ResourceRef, tuple[tuple[str, str], ...]], ...]:
     keep_apiserver = (("labelSelector", f"!{APISERVER_IDENTITY_LABEL}"),)
     builtin: tuple[tuple[ResourceRef, tuple[tuple[str, str], ...]], ...] = (
+        (RESOURCEQUOTAS, ()),  # first: nothing may charge or refuse what follows
         (PODS, (("gracePeriodSeconds", "0"),)),  # 0 also removes pods already Terminating
         (EVENTS, ()),
         (DAEMONSETS, ()),
         (DEPLOYMENTS, ()),
         (JOBS, ()),
         (LEASES, keep_apiserver),
+        (PVCS, ()),
+        (STORAGECLASSES, ()),
+        (ENDPOINTSLICES, (("labelSelector", f"{SERVICE_NAME_LABEL}!=kubernetes"),)),
+        (CONFIGMAPS, ()),
     )
     return builtin + tuple((ref, ()) for ref in CUSTOM if _served(rest, ref))
 
 
 def purge(api: client.ApiClient) -> None:
-    """Remove every Node, Pod, Event, DaemonSet, Deployment, Job and Lease (but the API server's) from
-    the cluster, and every MariaDB and Backup when their CRDs are installed.
+    """Remove every object of the kinds a load writes (see the module docstring, Isolation): Nodes,
+    Pods, Events, DaemonSets, Deployments, Jobs, Leases (but the API server's), claims, quotas,
+    StorageClasses, EndpointSlices and ConfigMaps (but the API server's), and every MariaDB,
+    Backup, Workflow and Profile when their CRDs are installed.
 
     Deletion is synchronous for all of them here (no finalizers, garbage collector off), but the
     emptiness is still checked, bounded, so a leftover fails the load rather than the verdict.
@@ -326,7 +397,7 @@ def purge(api: client.ApiClient) -> None:
     rest = Rest(api)
     rest.delete(NODES.path())
     for ref, query in _purge_plan(rest):
-        _purge_namespaced(rest, ref, query)
+        _purge_kind(rest, ref, query)
     deadline = time.monotonic() + PURGE_TIMEOUT_S
     while leftovers := _leftovers(rest):
         if time.monotonic() > deadline:
@@ -388,7 +459,7 @@ def _job_body(body: dict[str, Any]) -> dict[str, Any]:
 def _create_with_status(rest: Rest, ref: ResourceRef, body: dict[str, Any]) -> None:
     """Create, then write status through the status subresource (create ignores it)."""
     status = body.pop("status", None)
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    namespace, name = body["metadata"].get("namespace"), body["metadata"]["name"]
     rest.create(ref.path(namespace), body)
     if status:
         rest.merge_patch(ref.path(namespace, name) + "/status", {"status": status})
@@ -529,11 +600,28 @@ def forbidden_permissions(faults: Iterable[Fault]) -> frozenset[Permission]:
     return frozenset(refused)
 
 
+def _expand(rule: Mapping[str, Any]) -> set[Permission]:
+    return {
+        (group, resource, verb)
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def _named_rules(rules: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rules restricted to named objects (``resourceNames``): granted as they are written."""
+    return [dict(rule) for rule in rules if rule.get("resourceNames")]
+
+
 def _permissions(rules: Iterable[Mapping[str, Any]]) -> set[Permission]:
+    """What the rules grant on every object of a kind (rules for named objects are left out)."""
     found: set[Permission] = set()
     for rule in rules:
-        if rule.get("resourceNames") or rule.get("nonResourceURLs"):
+        if rule.get("nonResourceURLs"):
             raise LoadError(f"unsupported rule in {DEPLOY_READER_ROLE}: {dict(rule)}")
+        if rule.get("resourceNames"):
+            continue
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 for verb in rule["verbs"]:
@@ -628,7 +716,8 @@ def grant_reader(api_client: client.ApiClient, faults: Iterable[Fault]) -> froze
     role = deploy_reader_role()
     role["metadata"] = {"name": PARITY_ACCESS_NAME, "labels": role["metadata"].get("labels") or {}}
     if refused:  # else the rules stay exactly as shipped
-        role["rules"] = _rules(granted)
+        named = [rule for rule in _named_rules(role["rules"]) if not _expand(rule) & refused]
+        role["rules"] = _rules(granted) + named
     _unbind_reader(rest)
     rest.delete(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{PARITY_ACCESS_NAME}", missing_ok=True)
     rest.create("/apis/rbac.authorization.k8s.io/v1/clusterroles", role)

@@ -7,15 +7,24 @@ proxy. Faults are reproduced for real: a ``forbidden`` read by a ClusterRole lac
 ``timeout`` (or ``unreachable``) read by parity_proxy.py in front of the API server. Without
 faults the reader holds exactly the shipped ClusterRole of deploy/rbac, proving it is enough.
 
+A scenario with a ``kfp/`` folder (a recorded KFP API) is diagnosed live against the loopback KFP
+API stand-in (tests/support/kfp_standin.py) serving the recorded runs, its timestamps shifted like
+the cluster's; the recorded API fault is reproduced for real: ``unreachable`` is a closed port,
+``timeout`` a server that never answers, ``unauthorized`` a 401, ``server-error`` a 503.
+
 Live and offline must agree on every diagnosis: target, verdict, cause, every rung's status and
 branch, the proposal actions, and for every finding the exact requests behind its evidence and
-which of them failed how.
+which of them failed how. KFP requests are compared with the stand-in's URL replaced by the
+recorded one, the only difference between the two runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
-from collections.abc import Iterator, Sequence
+import socket
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,15 +35,17 @@ import yaml
 from kubernetes import client
 
 from kfops.clients.live.kube import LiveKubeReader
+from kfops.clients.snapshot.kfp import SnapshotKfpReader
 from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.snapshot.store import Fault
-from kfops.clients.sources import open_galera, open_prometheus
+from kfops.clients.sources import open_galera, open_kfp, open_prometheus
 from kfops.clients.timeouts import Timeouts
-from kfops.model import Diagnosis, Evidence, Finding
+from kfops.model import Diagnosis, Evidence, Finding, Source
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
 from kfops.settings import Settings
 from tests.scenarios.test_ladders_offline import assert_matches
+from tests.support.kfp_standin import UNFINISHED, KfpStandIn, Mode
 from tests.support.scenarios import Case, cases
 
 from .controlplane import ControlPlane, FakeKubelet
@@ -59,6 +70,10 @@ PROXY_TIMEOUTS: Final = Timeouts(connect_s=1, read_s=1, attempts=1, backoff_max_
 PROXY_SETTINGS: Final = Settings(probe_timeout_s=4, deadline_s=20)
 #: How long the proxy holds a timed-out read: past the reader's read timeout, never for ever.
 PROXY_HOLD_S: Final = PROXY_TIMEOUTS.read_s + 2
+#: How the stand-in reproduces a recorded KFP API fault (``unreachable``: a closed port instead).
+KFP_FAULT_MODES: Final[dict[str, Mode]] = {"timeout": "hang", "unauthorized": "401", "server-error": "5xx"}
+#: The KFP API's timeout when the recorded fault is a timeout: the stand-in holds the call for ever.
+KFP_TIMEOUT_S: Final = 1.0
 #: How a failed read's headline starts, by error class (kfops.clients.errors); every one of them
 #: then names the request as "(<query>): ".
 FAILURE_HEADLINES: Final = (
@@ -66,6 +81,9 @@ FAILURE_HEADLINES: Final = (
     ("no answer in time (", "timeout"),
     ("cannot reach the source (", "unreachable"),
     ("credentials refused (", "unauthorized"),
+    ("cannot reach the KFP API (", "unreachable"),
+    ("the KFP API refused the credentials (", "unauthorized"),
+    ("the KFP API forbids '", "kfp-forbidden"),  # the KFP API's own authorization, not RBAC
 )
 
 
@@ -82,6 +100,60 @@ def short_timeouts(faults: Sequence[Fault]) -> bool:
     return any(f.error in PROXY_ERRORS for f in faults)
 
 
+def shift_run(value: Any, delta: timedelta) -> Any:
+    """A recorded KFP answer with its timestamps moved like the cluster's; the API's "not finished"
+    epoch (1970-01-01T00:00:00Z) stays as it is."""
+    if isinstance(value, dict):
+        return {key: shift_run(item, delta) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shift_run(item, delta) for item in value]
+    if isinstance(value, str) and value != UNFINISHED:
+        return shift_time(value, delta)
+    return value
+
+
+def closed_port_url() -> str:
+    """An http URL on loopback where nothing listens: connecting is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@dataclass(frozen=True)
+class LiveKfp:
+    """The KFP API of a live scenario: where it answers, and the URL the snapshot recorded."""
+
+    url: str
+    recorded_url: str
+    standin: KfpStandIn | None  # None: the recorded fault is "unreachable" (a closed port)
+
+    def rewrite(self, query: str) -> str:
+        """A live KFP request as the snapshot names it (the recorded URL for the stand-in's)."""
+        return query.replace(self.url, self.recorded_url, 1)
+
+
+def start_kfp(folder: Path, delta: timedelta) -> LiveKfp | None:
+    """The stand-in serving a snapshot's recorded KFP runs and fault; None without ``kfp/``."""
+    recorded = SnapshotKfpReader.open(SnapshotKubeReader.open(folder).store)
+    if recorded is None:
+        return None
+    runs = {}
+    for path in sorted((folder / "kfp" / "runs").glob("*.json")):
+        run = json.loads(path.read_text(encoding="utf-8"))
+        if "fault" in run:
+            raise AssertionError(f"{path}: a fault recorded for one run cannot be replayed by the stand-in")
+        runs[path.stem] = shift_run(run, delta)
+    api = yaml.safe_load((folder / "kfp" / "api.yaml").read_text(encoding="utf-8")) or {}
+    error = str((api.get("fault") or {}).get("error", ""))
+    if error == "unreachable":
+        return LiveKfp(closed_port_url(), recorded.url, None)
+    if error and error not in KFP_FAULT_MODES:
+        raise AssertionError(f"{folder}: the KFP stand-in cannot reproduce a recorded {error!r} fault")
+    standin = KfpStandIn(runs, mode=KFP_FAULT_MODES.get(error, "ok")).start()
+    return LiveKfp(standin.url, recorded.url, standin)
+
+
 @dataclass
 class LiveScenario:
     """One scenario loaded into the cluster, and the reader that sees it as the snapshot says."""
@@ -92,17 +164,26 @@ class LiveScenario:
     reader: LiveKubeReader
     kubelet: FakeKubelet
     proxy: ParityProxy | None
+    kfp: LiveKfp | None = None
 
     def traffic(self) -> str:
         """What the scenario's kubelet and proxy served, for failure messages."""
         lines = [f"fake kubelet:\n{self.kubelet.summary()}"]
         if self.proxy is not None:
             lines.append("proxy:\n" + "\n".join(self.proxy.log[-20:]))
+        if self.kfp is not None and self.kfp.standin is not None:
+            calls = self.kfp.standin.calls()
+            lines.append("KFP stand-in:\n" + "\n".join(f"{c.method} {c.path}" for c in calls[-20:]))
         return "\n".join(lines)
+
+    def rewrite(self, query: str) -> str:
+        return self.kfp.rewrite(query) if self.kfp is not None else query
 
     def close(self) -> None:
         if self.proxy is not None:
             self.proxy.stop()
+        if self.kfp is not None and self.kfp.standin is not None:
+            self.kfp.standin.stop()
         self.kubelet.stop()
 
 
@@ -123,18 +204,27 @@ class Parity:
 
     def _load(self, folder: Path) -> LiveScenario:
         kubelet = FakeKubelet(self._plane.pki)  # fresh: a FakeKubelet cannot forget a log
+        proxy: ParityProxy | None = None
+        kfp: LiveKfp | None = None
         try:
             loaded = load_scenario(self._admin, kubelet, folder)
             grant_reader(self._admin, loaded.faults)
             proxy = self._proxy(loaded.faults) if needs_proxy(loaded.faults) else None
+            kfp = start_kfp(folder, loaded.delta)
         except BaseException:
+            if proxy is not None:
+                proxy.stop()
             kubelet.stop()
             raise
         kubeconfig = self._kubeconfig(proxy.url) if proxy else self._plane.kubeconfig
         short = short_timeouts(loaded.faults)
         timeouts, settings = (PROXY_TIMEOUTS, PROXY_SETTINGS) if short else (Timeouts(), Settings())
+        if kfp is not None:
+            hangs = kfp.standin is not None and kfp.standin.mode == "hang"
+            timeout = KFP_TIMEOUT_S if hangs else settings.kfp_timeout_s
+            settings = dataclasses.replace(settings, kfp_url=kfp.url, kfp_timeout_s=timeout)
         reader = LiveKubeReader.connect(str(kubeconfig), READER_USER, timeouts, loaded.clock)
-        return LiveScenario(folder, loaded, settings, reader, kubelet, proxy)
+        return LiveScenario(folder, loaded, settings, reader, kubelet, proxy, kfp)
 
     def _proxy(self, faults: Sequence[Fault]) -> ParityProxy:
         return ParityProxy(
@@ -205,19 +295,49 @@ def shape(diagnoses: Sequence[Diagnosis]) -> list[tuple[object, ...]]:
     ]
 
 
-def evidence_shape(diagnoses: Sequence[Diagnosis]) -> list[tuple[object, ...]]:
-    """Per finding, the requests behind its evidence and how each failed, if it did."""
+def _same(query: str) -> str:
+    return query
+
+
+def evidence_shape(
+    diagnoses: Sequence[Diagnosis], kfp_query: Callable[[str], str] = _same
+) -> list[tuple[object, ...]]:
+    """Per finding, the requests behind its evidence and how each failed, if it did; a KFP request
+    as ``kfp_query`` names it (the live stand-in's URL → the recorded one)."""
     return [
-        (d.target, f.rung, tuple((e.query, _failure(e)) for e in f.evidence))
+        (
+            d.target,
+            f.rung,
+            tuple(
+                (kfp_query(e.query) if e.source is Source.KFP else e.query, _failure(e)) for e in f.evidence
+            ),
+        )
         for d in diagnoses
         for f in d.findings
     ]
 
 
-def _mentions_forbidden(diagnoses: Sequence[Diagnosis]) -> list[str]:
-    texts = [(f.rung, f.summary) for d in diagnoses for f in d.findings]
-    texts += [(f.rung, e.summary) for d in diagnoses for f in d.findings for e in f.evidence]
-    return [f"{rung}: {text}" for rung, text in texts if "forbid" in text.lower()]
+def _refused_reads(diagnoses: Sequence[Diagnosis]) -> list[str]:
+    """kfops' own reads that RBAC refused. Not every "forbidden" in a diagnosis: a scenario's own
+    data may quote one (a wait container's log naming a workflowtaskresults refusal)."""
+    refused = [
+        f"{f.rung}: {e.summary}"
+        for d in diagnoses
+        for f in d.findings
+        for e in f.evidence
+        if _failure(e) == "forbidden"
+    ]
+    refused += [
+        f"{f.rung}: {f.summary}"
+        for d in diagnoses
+        for f in d.findings
+        if f.summary.startswith("RBAC forbids")
+    ]
+    return refused
+
+
+def _asked_kfp(diagnoses: Sequence[Diagnosis]) -> bool:
+    return any(e.source is Source.KFP for d in diagnoses for f in d.findings for e in f.evidence)
 
 
 def _explain(live: Sequence[Diagnosis], offline: Sequence[Diagnosis]) -> str:
@@ -248,25 +368,33 @@ def diagnose_both(
     # Prometheus and Galera are not what parity tests: both runs read the scenario's recorded answers.
     prom = open_prometheus(live.settings, snapshot)
     galera = open_galera(live.settings, snapshot)
-    offline = Engine(snapshot, live.settings, prom, galera=galera).diagnose(ladder, target)
-    diagnoses = Engine(live.reader, live.settings, prom, galera=galera).diagnose(ladder, target)
+    # KFP: the recorded answers offline, the stand-in serving them (or failing as recorded) live
+    offline_kfp = open_kfp(live.settings, snapshot)
+    live_kfp = open_kfp(live.settings, live.reader)
+    assert (offline_kfp is None) == (live_kfp is None), (
+        "the KFP API must be configured in both runs or neither"
+    )
+    offline = Engine(snapshot, live.settings, prom, galera=galera, kfp=offline_kfp).diagnose(ladder, target)
+    diagnoses = Engine(live.reader, live.settings, prom, galera=galera, kfp=live_kfp).diagnose(ladder, target)
     why = f"{_explain(diagnoses, offline)}\n{live.traffic()}"
     assert shape(diagnoses) == shape(offline), why
-    assert evidence_shape(diagnoses) == evidence_shape(offline), why
+    assert evidence_shape(diagnoses, live.rewrite) == evidence_shape(offline), why
     return live, diagnoses
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_live_diagnosis_matches_offline(case: Case, parity: Parity) -> None:
-    target = case.option(f"--{find(case.ladder).target_input}")
+    target = case.target(find(case.ladder).target_input)
     live, diagnoses = diagnose_both(parity, case.scenario, case.ladder, target)
 
     assert_matches(diagnoses, case)
     if not live.loaded.faults:
-        assert not _mentions_forbidden(diagnoses), "the shipped ClusterRole is not enough"
+        assert not _refused_reads(diagnoses), "the shipped ClusterRole is not enough"
     if live.proxy is not None:
         held = [line for line in live.proxy.log if line.startswith("fault ")]
         assert held, "the proxy never replayed a fault: the timeout came from somewhere else"
+    if live.kfp is not None and live.kfp.standin is not None and _asked_kfp(diagnoses):
+        assert live.kfp.standin.calls(), "KFP evidence, but the ladder never asked the KFP stand-in"
 
 
 #: Fault kinds no scenario folder has yet, replayed on copies of scenarios that do exist:
@@ -311,6 +439,43 @@ def test_other_fault_kinds_replay_live_as_offline(
     _, diagnoses = diagnose_both(parity, folder, "gpu-node-down", target)
     failures = {_failure(e) for d in diagnoses for f in d.findings for e in f.evidence}
     assert failure in failures, "the fault was not replayed"
+
+
+#: KFP API faults no scenario folder records, replayed on a copy of one that has a KFP API:
+#: (the recorded fault, how the live and the offline read must both fail).
+KFP_VARIANTS: Final = (
+    ("timeout", "timeout"),
+    ("unauthorized", "unauthorized"),
+    ("server-error", "failed"),
+)
+
+
+def _kfp_variant(tmp_path: Path, scenario: str, error: str) -> Path:
+    """A copy of a scenario folder whose recorded KFP API fails every call with `error`."""
+    source = next(c.scenario for c in CASES if c.scenario.name == scenario)
+    folder = tmp_path / f"{scenario}-kfp-{error}"
+    shutil.copytree(source, folder)
+    api_path = folder / "kfp" / "api.yaml"
+    api = yaml.safe_load(api_path.read_text(encoding="utf-8"))
+    api["fault"] = {"error": error, "message": f"recorded {error}"}
+    api_path.write_text(yaml.safe_dump(api), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(("error", "failure"), KFP_VARIANTS, ids=[v[0] for v in KFP_VARIANTS])
+def test_kfp_api_faults_replay_live_as_offline(
+    error: str, failure: str, parity: Parity, tmp_path: Path
+) -> None:
+    """The stand-in hangs, refuses the credentials (401) or fails (503) as the snapshot recorded; the
+    kfp-run rung answers the same live and offline, and the ladder still reaches its cause."""
+    folder = _kfp_variant(tmp_path, "gpu-pending", error)
+    case = next(c for c in CASES if c.scenario.name == "gpu-pending" and c.name == "workflow")
+    target = case.target(find(case.ladder).target_input)
+    live, diagnoses = diagnose_both(parity, folder, "stuck-pipeline", target)
+    kfp = [e for d in diagnoses for f in d.findings for e in f.evidence if e.source is Source.KFP]
+    assert {_failure(e) for e in kfp} == {failure}, "the KFP fault was not replayed"
+    assert live.kfp is not None and live.kfp.standin is not None and live.kfp.standin.calls()
+    assert [d.conclusion.cause for d in diagnoses] == ["gpu-shortage"]
 
 
 # --------------------------------------------------------------------------- the harness's own rules

@@ -20,7 +20,8 @@ from kubernetes.client.exceptions import ApiException
 
 from kfops.clients.live.kube import LiveKubeReader
 from kfops.clients.live.writer import LiveKubeWriter
-from kfops.clients.resources import ALL, NODES
+from kfops.clients.resources import ALL, CONFIGMAPS, NODES
+from kfops.diagnostics.pipelines.backend import CONTROLLER_CONFIGMAP
 from kfops.model import Status, Verdict
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.gpu_node_down import LADDER
@@ -108,6 +109,7 @@ def test_the_shipped_role_grants_exactly_what_the_readers_read() -> None:
     granted = {
         (group, resource, verb)
         for rule in role["rules"]
+        if not rule.get("resourceNames")
         for group in rule["apiGroups"]
         for resource in rule["resources"]
         for verb in rule["verbs"]
@@ -117,6 +119,17 @@ def test_the_shipped_role_grants_exactly_what_the_readers_read() -> None:
     }
     assert granted == needed
     assert not {verb for _, _, verb in granted} - {"get", "list", "watch"}
+    # objects read by name only, never listed: the workflow-controller's ConfigMap
+    named = {
+        (group, resource, verb, name)
+        for rule in role["rules"]
+        if rule.get("resourceNames")
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+        for name in rule["resourceNames"]
+    }
+    assert named == {(CONFIGMAPS.group, CONFIGMAPS.plural, "get", CONTROLLER_CONFIGMAP)}
 
 
 @pytest.fixture(scope="module")
