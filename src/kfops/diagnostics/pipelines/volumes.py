@@ -111,7 +111,11 @@ def unbound_claims(steps: Steps, storage: Storage) -> tuple[Unbound, ...]:
         if claim.phase == "Bound" or not (claim.name in wanted or claim.name.startswith(f"{workflow.name}-")):
             continue
         about = f"PersistentVolumeClaim/{claim.name}"
-        latest = next((e for e in steps.events if steps.event_objects.get(e) == about), None)  # newest first
+        about_claim = [e for e in steps.events if steps.event_objects.get(e) == about]  # newest first
+        # a Warning (ProvisioningFailed) carries the cause; the Normal "waiting for …" hides it
+        latest = next(
+            (e for e in about_claim if e.type == "Warning"), about_claim[0] if about_claim else None
+        )
         said = f"; latest event {latest.reason}: {latest.message}" if latest else ""
         named = storage.storage_class(claim.storage_class) if claim.storage_class else storage.default_class()
         if claim.storage_class and named is None:
