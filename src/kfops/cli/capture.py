@@ -168,8 +168,9 @@ def write_kfp(output: Path, recording: Recording, url: str) -> None:
     """The KFP answers as kfp/api.yaml (the URL; the API's fault when no call succeeded) and one
     kfp/runs/<run_id>.json per run read (docs/snapshots.md). Credentials are never written."""
     api: dict[str, Any] = {"url": url}
-    if recording.kfp_fault is not None and not recording.kfp_answered:
-        api["fault"] = redact(recording.kfp_fault)
+    faults = [answer["fault"] for answer in recording.kfp_runs.values() if "fault" in answer]
+    if faults and len(faults) == len(recording.kfp_runs):  # no call succeeded: the API's own fault
+        api["fault"] = redact(faults[-1])
     try:
         _dump(output / "kfp" / "api.yaml", api, "# Recorded by kfops capture (docs/snapshots.md)\n")
         runs = output / "kfp" / "runs"

@@ -26,19 +26,11 @@ class ProbeContext:
     kfp: KfpReader | None = None  # None: no KFP API URL configured (or recorded)
 
 
-def kube_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:
+def _evidence(
+    source: Source, fetched: Fetched, summary: str, data: object, window: str | None = None
+) -> Evidence:
     return Evidence(
-        source=Source.KUBE,
-        query=fetched.query,
-        summary=summary,
-        observed_at=fetched.observed_at,
-        data=data,
-    )
-
-
-def prom_evidence(fetched: Fetched, summary: str, window: str | None = None, data: object = None) -> Evidence:
-    return Evidence(
-        source=Source.PROMETHEUS,
+        source=source,
         query=fetched.query,
         summary=summary,
         observed_at=fetched.observed_at,
@@ -47,32 +39,27 @@ def prom_evidence(fetched: Fetched, summary: str, window: str | None = None, dat
     )
 
 
-def failure_evidence(error: ReaderError, now: datetime, source: Source = Source.KUBE) -> Evidence:
-    """Evidence of a read that failed, with the upstream message kept whole."""
-    if error.resource == "prometheus":
-        source = Source.PROMETHEUS
-    elif error.resource == "galera":
-        source = Source.GALERA
-    elif error.resource == "kfp":
-        source = Source.KFP
-    return Evidence(source=source, query=error.query, summary=error.headline, observed_at=now)
+def kube_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:
+    return _evidence(Source.KUBE, fetched, summary, data)
+
+
+def prom_evidence(fetched: Fetched, summary: str, window: str | None = None, data: object = None) -> Evidence:
+    return _evidence(Source.PROMETHEUS, fetched, summary, data, window)
 
 
 def kfp_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:
-    return Evidence(
-        source=Source.KFP,
-        query=fetched.query,
-        summary=summary,
-        observed_at=fetched.observed_at,
-        data=data,
-    )
+    return _evidence(Source.KFP, fetched, summary, data)
 
 
 def galera_evidence(fetched: Fetched, summary: str, data: object = None) -> Evidence:
-    return Evidence(
-        source=Source.GALERA,
-        query=fetched.query,
-        summary=summary,
-        observed_at=fetched.observed_at,
-        data=data,
-    )
+    return _evidence(Source.GALERA, fetched, summary, data)
+
+
+#: the source of a failed read, by the reader's `resource` name (anything else is Kubernetes)
+_SOURCE_OF = {"prometheus": Source.PROMETHEUS, "galera": Source.GALERA, "kfp": Source.KFP}
+
+
+def failure_evidence(error: ReaderError, now: datetime, source: Source = Source.KUBE) -> Evidence:
+    """Evidence of a read that failed, with the upstream message kept whole."""
+    source = _SOURCE_OF.get(error.resource, source)
+    return Evidence(source=source, query=error.query, summary=error.headline, observed_at=now)

@@ -29,11 +29,9 @@ class Recording:
     faults: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
     #: node address → the node file of galera/ (docs/snapshots.md)
     galera: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: run id → the API's answer, or {fault: {error, message}} for a read that failed (kfp/runs/)
+    #: run id → the API's answer, or {fault: {error, message}} for a read that failed (kfp/runs/);
+    #: when every call failed, kfp/api.yaml keeps the fault as the API's own
     kfp_runs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: the last failed KFP call; kfp/api.yaml keeps it as the API's fault when no call succeeded
-    kfp_fault: dict[str, str] | None = None
-    kfp_answered: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def keep(self, obj: dict[str, Any]) -> None:
@@ -230,9 +228,7 @@ class RecordingKfpReader:
             fault = {"error": fault_name(exc), "message": exc.message}
             with self.recording.lock:
                 self.recording.kfp_runs[run_id] = {"fault": fault}
-                self.recording.kfp_fault = fault
             raise
         with self.recording.lock:
             self.recording.kfp_runs[run_id] = fetched.value
-            self.recording.kfp_answered = True
         return fetched

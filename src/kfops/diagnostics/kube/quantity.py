@@ -37,10 +37,6 @@ def parse_quantity(value: object) -> Decimal | None:
         return None
 
 
-def bytes_to_mebibytes(value: Decimal) -> int:
-    return int((value / _SUFFIXES["Mi"]).to_integral_value())
-
-
 def memory_for_humans(value: Decimal) -> str:
     """Bytes as the Gi/Mi quantity a manifest would use, rounded up to a whole Mi."""
     mib = -(-value // _SUFFIXES["Mi"])

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kfops.clients.errors import NotFound
+from kfops.clients.errors import NotFound, ReaderError
 from kfops.clients.resources import CONFIGMAPS, DEPLOYMENTS, ENDPOINTSLICES, PODS
 from kfops.diagnostics.context import ProbeContext, failure_evidence, kube_evidence
 from kfops.diagnostics.kube.pods import PodFacts, pod_facts
@@ -167,8 +167,6 @@ def read_component(
 
 def _db_errors(ctx: ProbeContext, raw_pods: list[dict[str, Any]]) -> tuple[list[DbError], list[Evidence]]:
     """Read the newest pod's app container log (and its previous one after a restart)."""
-    from kfops.clients.errors import ReaderError
-
     errors: list[DbError] = []
     evidence: list[Evidence] = []
     newest = sorted(raw_pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp", "")))[-1:]

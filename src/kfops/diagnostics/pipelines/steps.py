@@ -27,8 +27,6 @@ IMAGE_PULL = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable"}
 )
 CONFIG_ERRORS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
-#: the containers Argo adds to every step pod: their trouble is not the pipeline author's code
-ARGO_CONTAINERS = frozenset({"wait", "init", "kfp-launcher"})
 
 
 @dataclass(frozen=True)
@@ -62,12 +60,6 @@ class Steps:
 
     def pod_of(self, node_id: str) -> StepPod | None:
         return next((p for p in self.pods if p.node_id == node_id), None)
-
-    def node_messages(self) -> tuple[tuple[str, str], ...]:
-        """(node id, message) of every Pod node the controller left a message on."""
-        if self.workflow is None:
-            return ()
-        return tuple((n.id, n.message) for n in self.workflow.pod_nodes() if n.message)
 
 
 def _terminations(status: dict[str, Any]) -> tuple[tuple[str, str, int | None], ...]:

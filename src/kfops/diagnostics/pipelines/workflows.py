@@ -58,9 +58,8 @@ class WorkflowNode:
         if len(parts) > 1 and parts[-1] in ("executor", "main"):
             return parts[-2]
         last = parts[-1]
-        for suffix in ("-driver",):
-            if last.endswith(suffix):
-                return last.removesuffix(suffix)
+        if last.endswith("-driver"):
+            return last.removesuffix("-driver")
         return self.display_name or last
 
     @property

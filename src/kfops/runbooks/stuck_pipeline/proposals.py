@@ -30,7 +30,6 @@ from kfops.runbooks.stuck_pipeline.probes import (
     steps_of,
     storage_of,
     task_results_of,
-    workflow_of,
 )
 
 #: the rungs whose findings justify each cause's proposals
@@ -64,8 +63,14 @@ def _run(f: Facts) -> RunView | None:
     return value if isinstance(value, RunView) and value.known else None
 
 
+def _read_workflow(f: Facts) -> Workflow | None:
+    """The target's Workflow; None when there is none or its read failed."""
+    value = f.get(WORKFLOW)
+    return value if isinstance(value, Workflow) else None
+
+
 def _workflow_ref(f: Facts) -> tuple[str, str]:
-    workflow = workflow_of(f) if f.get(WORKFLOW) is not None else None
+    workflow = _read_workflow(f)
     return (workflow.namespace, workflow.name) if workflow else ("", "")
 
 
@@ -88,7 +93,7 @@ def _kfp_action(action: str, f: Facts, why: tuple[str, ...], title: str) -> Prop
 def terminate(f: Facts, why: tuple[str, ...], reason: str) -> tuple[Proposal, ...]:
     """kfp.terminate-run, when the API answered for this run and it is still active."""
     run = _run(f)
-    workflow = workflow_of(f) if f.get(WORKFLOW) is not None else None
+    workflow = _read_workflow(f)
     if run is None or run.state not in TERMINABLE or (workflow and workflow.finished_phase):
         return ()
     title = f"Terminate run {run.display_name or run.run_id} through the KFP API: {reason}"
@@ -424,12 +429,9 @@ def _stalled(inp: ProposalInput, why: tuple[str, ...]) -> tuple[Proposal, ...]:
     workflow: Workflow | None = steps.workflow
     if workflow is None:
         return ()
-    running = [
-        steps.pod_of(n.id) for n in workflow.active_pod_nodes() if n.phase == "Running" and steps.pod_of(n.id)
-    ]
-    return tuple(
-        delete_pod(p, workflow.name, why, "it runs without the Workflow moving") for p in running[:1] if p
-    )
+    running = (steps.pod_of(n.id) for n in workflow.active_pod_nodes() if n.phase == "Running")
+    pod = next((p for p in running if p is not None), None)
+    return (delete_pod(pod, workflow.name, why, "it runs without the Workflow moving"),) if pod else ()
 
 
 def _failed(inp: ProposalInput, why: tuple[str, ...]) -> tuple[Proposal, ...]:
