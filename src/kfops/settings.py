@@ -108,6 +108,30 @@ class Settings:
     #: minutes a step pod may stay Pending before it counts as stuck rather than starting up
     pipeline_pending_after_min: float = 5.0
 
+    # --- KServe (the kserve-flapping ladder) ---
+    #: an InferenceService whose Ready condition changed more than this many times in
+    #: kserve_flap_window_min is flapping (needs the kube-state-metrics custom-resource config in
+    #: deploy/prometheus/ksm-inferenceservice.yaml; without it only "not Ready now" is seen)
+    kserve_flap_changes: int = 3
+    kserve_flap_window_min: float = 60.0
+    #: the mode an InferenceService without status or annotation runs in: Kubeflow's manifests set
+    #: defaultDeploymentMode "Serverless" (Knative); KServe's own default is "Standard"
+    kserve_default_deployment_mode: str = "Knative"
+    #: where Knative Serving runs (its config-autoscaler ConfigMap holds the cluster defaults)
+    knative_namespace: str = "knative-serving"
+    #: the five inference SLOs, the same seeds as the KfopsKServe* alerts: latency quantiles in
+    #: seconds, the 5xx ratio, and scale-from-zero starts per hour
+    kserve_slo_p50_s: float = 0.050
+    kserve_slo_p95_s: float = 0.200
+    kserve_slo_p99_s: float = 0.500
+    kserve_slo_error_ratio: float = 0.001
+    kserve_slo_cold_starts_per_h: float = 10.0
+    #: a concurrency target this many times above or below the one Little's law recommends is off
+    kserve_target_off_factor: float = 2.0
+    #: minutes a predictor replica may run without becoming Ready, while others are Ready,
+    #: before it counts as wedged (a model load takes minutes, so not less)
+    kserve_wedged_after_min: float = 15.0
+
     # --- the remediation gate (playbooks) ---
     #: namespace of kfops' own state: approval records, locks (Leases), the pause/breaker switch.
     namespace: str = "kfops"

@@ -52,6 +52,20 @@ PVCS = ResourceRef("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", 
 STORAGECLASSES = ResourceRef("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
 RESOURCEQUOTAS = ResourceRef("", "v1", "resourcequotas", "ResourceQuota", namespaced=True)
 ENDPOINTSLICES = ResourceRef("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", namespaced=True)
+
+# kserve-flapping: the InferenceService, its Knative Revisions and autoscalers (domain.md §3)
+INFERENCESERVICES = ResourceRef(
+    "serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService", namespaced=True
+)
+REVISIONS = ResourceRef("serving.knative.dev", "v1", "revisions", "Revision", namespaced=True)
+PODAUTOSCALERS = ResourceRef(
+    "autoscaling.internal.knative.dev", "v1alpha1", "podautoscalers", "PodAutoscaler", namespaced=True
+)
+#: Standard (RawDeployment) mode scales the predictor with an HPA named `<isvc>-predictor`
+HPAS = ResourceRef(
+    "autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", namespaced=True
+)
+
 #: read one by name (the workflow-controller's); never listed, never captured wholesale
 CONFIGMAPS = ResourceRef("", "v1", "configmaps", "ConfigMap", namespaced=True)
 
@@ -72,6 +86,10 @@ ALL = (
     STORAGECLASSES,
     RESOURCEQUOTAS,
     ENDPOINTSLICES,
+    INFERENCESERVICES,
+    REVISIONS,
+    PODAUTOSCALERS,
+    HPAS,
 )
 
 

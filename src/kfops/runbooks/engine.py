@@ -301,8 +301,20 @@ def conclude(ladder: Ladder, findings: Findings, target: str, deadline_exceeded:
         return Conclusion(Verdict.PROBLEM, failed[0].summary, "unclassified", "low")
     warnings = [f.summary for f in findings.all if f.status is Status.WARN]
     note = f" Worth a look: {'; '.join(warnings)}" if warnings else ""
-    subject = ladder.subject if target == "*" else target
-    return Conclusion(Verdict.HEALTHY, f"No problem found on {subject}: every rung ruled out a cause.{note}")
+    # a rung whose source had nothing ruled nothing out: say so, never a silent "healthy"
+    blind = [f"{f.rung}: {f.summary}" for f in findings.all if f.status is Status.NO_DATA]
+    if blind:
+        note += f" Not checked: {'; '.join(blind)}"
+        return Conclusion(Verdict.HEALTHY, f"No problem found on {subject_of(ladder, target)}.{note}")
+    return Conclusion(
+        Verdict.HEALTHY,
+        f"No problem found on {subject_of(ladder, target)}: every rung ruled out a cause.{note}",
+    )
+
+
+def subject_of(ladder: Ladder, target: str) -> str:
+    """What a conclusion talks about: the target, or for a sweep ("*") the ladder's subject."""
+    return ladder.subject if target == "*" else target
 
 
 def _failure_evidence(probe: Probe, error: BaseException, now: datetime) -> Evidence:
