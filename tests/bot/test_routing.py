@@ -234,3 +234,56 @@ def test_a_pipeline_alert_names_a_run_id_or_a_namespaced_workflow(
 
     assert route is not None
     assert (route.target, route.target_label) == (target, label)
+
+
+@pytest.mark.parametrize(
+    "alertname",
+    [
+        "KfopsKServeErrorBudgetFastBurn",
+        "KfopsKServeLatencyP95High",
+        "KfopsKServeColdStartsHigh",
+        "KfopsKServeReadyFlapping",
+    ],
+)
+def test_kserve_alerts_route_to_kserve_flapping_with_namespace_and_inferenceservice(alertname: str) -> None:
+    labels = {"alertname": alertname, "namespace": "team-a", "inferenceservice": "sklearn-iris"}
+
+    decision = Router().route(labels)
+
+    assert decision.route is not None
+    assert (decision.route.ladder, decision.route.target) == ("kserve-flapping", "team-a/sklearn-iris")
+    assert decision.route.target_label == "inferenceservice"
+
+
+@pytest.mark.parametrize(
+    ("labels", "target", "label"),
+    [
+        (
+            {"inferenceservice": "sklearn-iris", "namespace": "team-a"},
+            "team-a/sklearn-iris",
+            "inferenceservice",
+        ),
+        (
+            {
+                "inferenceservice": "sklearn-iris",
+                "namespace": "monitoring",
+                "exported_inferenceservice": "bert",
+                "exported_namespace": "team-nlp",
+            },
+            "team-nlp/bert",
+            "exported_inferenceservice",
+        ),
+        ({"inferenceservice": "sklearn-iris"}, None, None),  # no namespace: names nothing, so the sweep
+        ({"inferenceservice": "Sklearn_Iris", "namespace": "team-a"}, None, None),
+        ({"inferenceservice": "sklearn-iris", "namespace": "team.a"}, None, None),  # a subdomain, not a label
+        ({"inferenceservice": "x" * 64, "namespace": "team-a"}, None, None),  # longer than a label
+    ],
+)
+def test_a_kserve_alert_names_a_namespaced_inferenceservice_or_asks_for_the_sweep(
+    labels: dict[str, str], target: str | None, label: str | None
+) -> None:
+    route = Router().route({"alertname": "ModelDown", "kfops_runbook": "kserve", **labels}).route
+
+    assert route is not None
+    assert route.ladder == "kserve-flapping"
+    assert (route.target, route.target_label) == (target, label)

@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from kfops.clients.live.kube import LiveKubeReader
 from kfops.clients.live.writer import LiveKubeWriter
 from kfops.clients.resources import ALL, CONFIGMAPS, NODES
+from kfops.diagnostics.kserve.knative import CONFIG_AUTOSCALER
 from kfops.diagnostics.pipelines.backend import CONTROLLER_CONFIGMAP
 from kfops.model import Status, Verdict
 from kfops.runbooks.engine import Engine
@@ -119,7 +120,8 @@ def test_the_shipped_role_grants_exactly_what_the_readers_read() -> None:
     }
     assert granted == needed
     assert not {verb for _, _, verb in granted} - {"get", "list", "watch"}
-    # objects read by name only, never listed: the workflow-controller's ConfigMap
+    # objects read by name only, never listed: the workflow-controller's ConfigMap, Knative's
+    # config-autoscaler
     named = {
         (group, resource, verb, name)
         for rule in role["rules"]
@@ -129,7 +131,10 @@ def test_the_shipped_role_grants_exactly_what_the_readers_read() -> None:
         for verb in rule["verbs"]
         for name in rule["resourceNames"]
     }
-    assert named == {(CONFIGMAPS.group, CONFIGMAPS.plural, "get", CONTROLLER_CONFIGMAP)}
+    assert named == {
+        (CONFIGMAPS.group, CONFIGMAPS.plural, "get", CONTROLLER_CONFIGMAP),
+        (CONFIGMAPS.group, CONFIGMAPS.plural, "get", CONFIG_AUTOSCALER),
+    }
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,9 @@ target is a node the labels are, in order:
 
 For `stuck-pipeline` the target is a KFP run id (label `run_id`, a UUID) or an Argo Workflow:
 `exported_workflow` / `workflow` together with the alert's `exported_namespace` / `namespace`.
+For `kserve-flapping` it is an InferenceService: `exported_inferenceservice` / `inferenceservice`
+(what the KfopsKServe* rules carry) together with `exported_namespace` / `namespace`, both RFC 1123
+labels (at most 63 characters), as "NAMESPACE/NAME".
 
 A value must be a Kubernetes object name (RFC 1123 subdomain); an alert that names no valid
 target asks for the ladder's sweep (target None), which examines every unhealthy node.
@@ -60,6 +63,7 @@ RUNBOOK_LABEL = "kfops_runbook"
 #: always-firing kube-prometheus plumbing: never a reason to diagnose anything
 IGNORED_ALERTS = frozenset({"Watchdog", "InfoInhibitor"})
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _RUN_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _RULE_KEYS = frozenset({"name", "match", "match_re", "ladder", "target_label"})
 _FILE_KEYS = frozenset({"routes", "defaults"})
@@ -108,6 +112,8 @@ def target_labels(ladder: Ladder) -> tuple[str, ...]:
         return ("exported_node", "node", "kubernetes_node", "instance")
     if name == "workflow":
         return ("run_id", "exported_workflow", "workflow")
+    if name == "inferenceservice":
+        return ("exported_inferenceservice", "inferenceservice")
     return (f"exported_{name}", name)
 
 
@@ -130,9 +136,19 @@ def _target(labels: Mapping[str, str], candidates: Iterable[str]) -> tuple[str |
             if value and namespace and _valid_target(label, value) and _NAME.match(namespace):
                 return f"{namespace}/{value}", label
             continue
+        if label in ("inferenceservice", "exported_inferenceservice"):
+            # an InferenceService is namespaced too, and both parts are RFC 1123 labels
+            namespace = labels.get("exported_namespace" if label.startswith("exported_") else "namespace", "")
+            if _valid_label(value) and _valid_label(namespace):
+                return f"{namespace}/{value}", label
+            continue
         if value and _valid_target(label, value):
             return value, label
     return None, None
+
+
+def _valid_label(value: str) -> bool:
+    return 0 < len(value) <= 63 and bool(_LABEL.match(value))
 
 
 class Router:

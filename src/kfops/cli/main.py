@@ -158,6 +158,31 @@ def _pipeline_target(
     return f"{namespace}/{workflow}"
 
 
+def _isvc_target(ladder: str, target: str | None, namespace: str | None, name: str | None) -> str | None:
+    """The kserve-flapping target "NAMESPACE/NAME", from TARGET or --namespace with --name; None: sweep."""
+    if ladder != "kserve-flapping":
+        if target is not None:
+            fail(f"a positional TARGET applies to kserve-flapping (NAMESPACE/NAME), not to {ladder}")
+        if name is not None:
+            fail(f"--name applies to kserve-flapping, not to {ladder}")
+        return None
+    if target is not None and (namespace is not None or name is not None):
+        fail("give either TARGET (NAMESPACE/NAME) or --namespace with --name, not both")
+    if target is not None:
+        if target.count("/") != 1:
+            fail(f"'{target}' is not an InferenceService as NAMESPACE/NAME (e.g. team-a/sklearn-iris)")
+        namespace, name = target.split("/")
+    elif namespace is None and name is None:
+        return None
+    if not namespace or not name:
+        fail("--namespace and --name go together (the InferenceService's namespace and name)")
+    if len(namespace) > 63 or not DNS1123_LABEL.match(namespace):
+        fail(f"'{namespace}' is not a valid namespace (lowercase letters, digits and '-', at most 63)")
+    if len(name) > 63 or not DNS1123_LABEL.match(name):
+        fail(f"'{name}' is not a valid InferenceService name (lowercase letters, digits and '-', at most 63)")
+    return f"{namespace}/{name}"
+
+
 def _kfp(settings: Settings, reader: KubeReader, url: str | None, offline: bool) -> KfpReader | None:
     """The KFP API to ask: the snapshot's recording, or the live API at --kfp-url / settings.kfp_url."""
     from kfops.clients.errors import ConfigurationError
@@ -205,7 +230,12 @@ def runbooks() -> None:
     for ladder in ladders():
         aliases = f" (aliases: {', '.join(ladder.aliases)})" if ladder.aliases else ""
         typer.echo(f"{ladder.id:<32} {ladder.title}{aliases}")
-        typer.echo(f"{'':<32} target: --{ladder.target_input}; alerts: {', '.join(ladder.alerts)}")
+        target = (
+            "NAMESPACE/NAME (or --namespace, --name)"
+            if ladder.id == "kserve-flapping"
+            else f"--{ladder.target_input}"
+        )
+        typer.echo(f"{'':<32} target: {target}; alerts: {', '.join(ladder.alerts)}")
 
 
 @app.command()
@@ -224,6 +254,14 @@ def explain(ladder: Annotated[str, typer.Argument(help="Runbook id, e.g. gpu-nod
 @app.command()
 def diagnose(
     ladder: Annotated[str, typer.Argument(help="Runbook id, e.g. gpu-node-down (see `kfops runbooks`).")],
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            help="kserve-flapping: the InferenceService as NAMESPACE/NAME; without it, every one not Ready "
+            "or flapping.",
+            show_default=False,
+        ),
+    ] = None,
     node: Annotated[
         str | None, typer.Option(help="The node to diagnose; without it, every unhealthy GPU node.")
     ] = None,
@@ -268,7 +306,16 @@ def diagnose(
     workflow: Annotated[
         str | None, typer.Option(help="stuck-pipeline: the Argo Workflow's name (with --namespace).")
     ] = None,
-    namespace: Annotated[str | None, typer.Option(help="stuck-pipeline: the Workflow's namespace.")] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            help="stuck-pipeline: the Workflow's namespace (with --workflow); kserve-flapping: the "
+            "InferenceService's namespace (with --name)."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="kserve-flapping: the InferenceService's name (with --namespace).")
+    ] = None,
     kfp_url: Annotated[
         str | None,
         typer.Option(help="KFP API base URL (also KFOPS_KFP_URL); token from KFOPS_KFP_TOKEN; live only."),
@@ -287,9 +334,19 @@ def diagnose(
         fail(f"--node does not apply to {found.id}; it takes --{found.target_input}")
     if node is not None and (len(node) > 253 or not DNS1123_SUBDOMAIN.match(node)):
         fail(f"'{node}' is not a valid node name (lowercase letters, digits, '-' and '.', at most 253)")
-    target = node if found.target_input == "node" else _pipeline_target(found.id, run_id, workflow, namespace)
-    if (run_id or workflow or namespace or kfp_url) and found.target_input != "workflow":
-        fail(f"--run-id, --workflow, --namespace and --kfp-url apply to stuck-pipeline, not to {found.id}")
+    if found.id == "kserve-flapping":
+        if run_id or workflow or kfp_url:
+            fail("--run-id, --workflow and --kfp-url apply to stuck-pipeline, not to kserve-flapping")
+        chosen = _isvc_target(found.id, target, namespace, name)
+    else:
+        _isvc_target(found.id, target, None, name)
+        if (run_id or workflow or namespace or kfp_url) and found.target_input != "workflow":
+            fail(
+                f"--run-id, --workflow, --namespace and --kfp-url apply to stuck-pipeline, not to {found.id}"
+            )
+        chosen = (
+            node if found.target_input == "node" else _pipeline_target(found.id, run_id, workflow, namespace)
+        )
     settings = _settings(config)
     if (galera_node or schema) and found.target_input != "galera-node":
         fail(f"--galera-node and --schema apply to galera-migration-failure, not to {found.id}")
@@ -307,7 +364,7 @@ def diagnose(
     )
     kfp = _kfp(settings, reader, kfp_url, snapshot is not None) if found.target_input == "workflow" else None
     try:
-        diagnoses = Engine(reader, settings, prom, galera=galera, kfp=kfp).diagnose(found, target, deadline)
+        diagnoses = Engine(reader, settings, prom, galera=galera, kfp=kfp).diagnose(found, chosen, deadline)
     except TargetNotFound as exc:
         fail(str(exc))
     blind = [d for d in diagnoses if d.errors and all(f.status in _UNANSWERED for f in d.findings)]

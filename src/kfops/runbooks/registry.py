@@ -12,9 +12,10 @@ class UnknownLadder(LookupError):
 def ladders() -> tuple[Ladder, ...]:
     from kfops.runbooks.galera_migration_failure import LADDER as GALERA_MIGRATION_FAILURE
     from kfops.runbooks.gpu_node_down import LADDER as GPU_NODE_DOWN
+    from kfops.runbooks.kserve_flapping import LADDER as KSERVE_FLAPPING
     from kfops.runbooks.stuck_pipeline import LADDER as STUCK_PIPELINE
 
-    return (GPU_NODE_DOWN, STUCK_PIPELINE, GALERA_MIGRATION_FAILURE)
+    return (GPU_NODE_DOWN, STUCK_PIPELINE, KSERVE_FLAPPING, GALERA_MIGRATION_FAILURE)
 
 
 def find(name: str) -> Ladder:
