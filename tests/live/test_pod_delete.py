@@ -257,3 +257,169 @@ def test_a_user_without_the_remediation_role_may_not_delete(
     ):
         people.gate("dave").prepare(_delete_pod(core, namespace, uid), people.who("dave"))
     assert core.read_namespaced_pod(POD, namespace).metadata.deletion_timestamp is None
+
+
+# --------------------------------------------------------------------------- KServe predictor replicas
+
+ISVC = "sklearn-iris"
+
+
+def _predictor_pod(
+    core: Any,
+    namespace: str,
+    *,
+    isvc: str = ISVC,
+    component: str = "predictor",
+    ready: bool = False,
+    name: str = POD,
+) -> str:
+    """A Running predictor replica of InferenceService `isvc`, Ready or not; its uid."""
+    pod = core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {
+                "name": name,
+                "labels": {
+                    pods.ISVC_LABEL: isvc,
+                    pods.COMPONENT_LABEL: component,
+                    "serving.knative.dev/revision": f"{isvc}-{component}-00001",
+                },
+            },
+            "spec": {
+                "nodeName": "gpu-1",
+                "containers": [
+                    {"name": "kserve-container", "image": "kserve/sklearnserver:v0.16.0"},
+                    {"name": "queue-proxy", "image": "knative/queue:v1.19"},
+                ],
+            },
+        },
+    )
+    core.patch_namespaced_pod_status(
+        name,
+        namespace,
+        {
+            "status": {
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            }
+        },
+    )
+    return str(pod.metadata.uid)
+
+
+def _delete_replica(namespace: str, uid: str) -> Any:
+    return proposal(
+        "pod.delete", f"pod/{namespace}/{POD}", namespace=namespace, pod=POD, uid=uid, inferenceservice=ISVC
+    )
+
+
+def test_the_approved_delete_removes_exactly_that_predictor_replica(
+    people: People,
+    core: Any,
+    namespace: str,
+    settings: Any,
+    kubelet: Kubelet,
+) -> None:
+    uid = _predictor_pod(core, namespace)
+    other = f"{ISVC}-predictor-00001-deployment-7d9f8-abcde"
+    other_uid = _predictor_pod(core, namespace, name=other, ready=True)  # the replica that serves
+    executed = run_low_risk(people.gate("alice"), people.who("alice"), _delete_replica(namespace, uid))
+    plan = executed.plan
+    assert plan.steps[0].description == (
+        f"delete pod {namespace}/{POD} (uid {uid}), "
+        f"a predictor replica of InferenceService {namespace}/{ISVC}"
+    )
+    assert plan.diff == (
+        f"- pod {namespace}/{POD} (uid {uid})",
+        "+ its ReplicaSet starts a new predictor replica in its place",
+    )
+    assert plan.notes[0] == "when planned: phase Running on gpu-1, not Ready"
+    assert executed.outcome.ok, executed.outcome.summary
+    assert executed.verification.ok, executed.verification.summary
+    assert kubelet.confirmed.is_set()
+    assert executed.verification.summary == (
+        f"pod {namespace}/{POD} (uid {uid}) is gone; its ReplicaSet starts a new replica"
+    )
+    with pytest.raises(ApiException) as gone:
+        core.read_namespaced_pod(POD, namespace)
+    assert gone.value.status == 404
+    assert core.read_namespaced_pod(other, namespace).metadata.uid == other_uid  # untouched
+    assert audit_events(settings) == ["requested", "approved", "executed"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        (
+            "gone",
+            "pod {ns}/{pod} no longer exists (its ReplicaSet or someone deleted it already)",
+        ),
+        (
+            "other-isvc",
+            "pod {ns}/{pod} is not a predictor replica of InferenceService {ns}/{isvc} but of "
+            "InferenceService {ns}/flowers: kfops deletes only that",
+        ),
+        (
+            "unlabelled",
+            "pod {ns}/{pod} is not a predictor replica of InferenceService {ns}/{isvc} but of no "
+            "InferenceService (no serving.kserve.io/inferenceservice label): kfops deletes only that",
+        ),
+        (
+            "transformer",
+            "pod {ns}/{pod} is a transformer replica of InferenceService {ns}/{isvc}, not a predictor "
+            "replica: kfops deletes only that",
+        ),
+        (
+            "ready",
+            "pod {ns}/{pod} is Ready now: the predictor replica of InferenceService {ns}/{isvc} recovered "
+            "since the diagnosis; nothing to delete",
+        ),
+        (
+            "argo-step",
+            "pod {ns}/{pod} is not a predictor replica of InferenceService {ns}/{isvc} but of no "
+            "InferenceService (no serving.kserve.io/inferenceservice label): kfops deletes only that",
+        ),
+    ],
+)
+def test_a_pod_that_is_not_the_wedged_replica_is_refused(
+    people: People, core: Any, namespace: str, setup: str, expected: str
+) -> None:
+    uid = str(uuid.uuid4())
+    if setup == "other-isvc":
+        uid = _predictor_pod(core, namespace, isvc="flowers")
+    elif setup == "unlabelled":
+        uid = _predictor_pod(core, namespace)
+        core.patch_namespaced_pod(POD, namespace, {"metadata": {"labels": {pods.ISVC_LABEL: None}}})
+    elif setup == "transformer":
+        uid = _predictor_pod(core, namespace, component="transformer")
+    elif setup == "ready":
+        uid = _predictor_pod(core, namespace, ready=True)
+    elif setup == "argo-step":
+        uid = _step_pod(core, namespace)
+    with pytest.raises(Refused) as refused:
+        people.gate("alice").prepare(_delete_replica(namespace, uid), people.who("alice"))
+    reason = expected.format(ns=namespace, pod=POD, isvc=ISVC)
+    assert str(refused.value) == f"cannot plan pod.delete on pod/{namespace}/{POD}: {reason}"
+    if setup != "gone":
+        assert core.read_namespaced_pod(POD, namespace).metadata.deletion_timestamp is None
+
+
+def test_a_delete_naming_both_owners_or_none_is_refused(people: People, core: Any, namespace: str) -> None:
+    uid = _predictor_pod(core, namespace)
+    target = f"pod/{namespace}/{POD}"
+    both = proposal(
+        "pod.delete", target, namespace=namespace, pod=POD, uid=uid, workflow=WORKFLOW, inferenceservice=ISVC
+    )
+    with pytest.raises(Refused) as refused:
+        people.gate("alice").prepare(both, people.who("alice"))
+    assert str(refused.value) == (
+        f"cannot plan pod.delete on {target}: pod.delete names both a workflow and an inferenceservice "
+        "in its parameters: a pod has one owner"
+    )
+    neither = proposal("pod.delete", target, namespace=namespace, pod=POD, uid=uid)
+    with pytest.raises(Refused) as refused:
+        people.gate("alice").prepare(neither, people.who("alice"))
+    assert str(refused.value) == (
+        f"cannot plan pod.delete on {target}: pod.delete needs the pod's namespace, name, uid and workflow "
+        "(or inferenceservice) in its parameters"
+    )

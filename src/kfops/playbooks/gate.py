@@ -36,6 +36,17 @@ from kfops.playbooks.plan import Plan, PlanRefused
 from kfops.playbooks.registry import PLAYBOOKS
 from kfops.settings import Settings
 
+#: a proposal target's kind (``kind/…``) → the Event's involvedObject apiVersion and Kind, so
+#: `kubectl describe` finds the Event on the object; other targets (a KFP run, a Galera node)
+#: are not Kubernetes objects and keep the capitalised word
+EVENT_OBJECTS: dict[str, tuple[str, str]] = {
+    "node": ("v1", "Node"),
+    "pod": ("v1", "Pod"),
+    "job": ("batch/v1", "Job"),
+    "deployment": ("apps/v1", "Deployment"),
+    "inferenceservice": ("serving.kserve.io/v1beta1", "InferenceService"),
+}
+
 
 class Refused(Exception):
     """The gate will not go on; nothing was written (or, after execution started, it says what was)."""
@@ -320,12 +331,14 @@ class Gate:
         scope, _, name = rest.rpartition("/")
         namespace = str(proposal.params.get("namespace") or scope or "default")
         now = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        api_version, object_kind = EVENT_OBJECTS.get(kind, ("", kind.capitalize()))
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": "kfops-", "namespace": namespace},
             "involvedObject": {
-                "kind": kind.capitalize(),
+                "apiVersion": api_version,
+                "kind": object_kind,
                 "name": name,
                 "namespace": namespace if scope else "",
             },
@@ -339,8 +352,6 @@ class Gate:
         }
         if kind == "pod":
             body["involvedObject"]["name"] = proposal.params.get("pod", name)
-        if kind == "job":
-            body["involvedObject"]["apiVersion"] = "batch/v1"
         try:
             self.writer.create(EVENTS, namespace, body, dry_run=False)
         except ReaderError as exc:

@@ -8,6 +8,7 @@ from kfops.playbooks.galera import KillQuery
 from kfops.playbooks.gpu import RestartDevicePlugin
 from kfops.playbooks.jobs import RerunJob
 from kfops.playbooks.kfp import RetryRun, TerminateRun
+from kfops.playbooks.kserve import RollbackCanary, SetMinReplicas, SetResources, SetScaleTarget
 from kfops.playbooks.node import Cordon, Drain, OutOfServiceTaint, Uncordon
 from kfops.playbooks.pods import DeleteStepPod
 
@@ -25,5 +26,9 @@ PLAYBOOKS: dict[str, Playbook] = {
         RestartDeployment(),
         TerminateRun(),
         RetryRun(),
+        SetMinReplicas(),
+        SetResources(),
+        SetScaleTarget(),
+        RollbackCanary(),
     )
 }
