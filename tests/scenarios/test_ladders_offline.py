@@ -11,6 +11,7 @@ import pytest
 
 from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.sources import open_galera, open_kfp, open_prometheus
+from kfops.diagnostics.context import TargetNotFound
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
@@ -35,7 +36,8 @@ def assert_matches(diagnoses: list[Diagnosis], case: Case) -> None:
 
 
 @pytest.mark.parametrize(
-    ("ladder", "least"), [("gpu-node-down", 8), ("galera-migration-failure", 10), ("stuck-pipeline", 10)]
+    ("ladder", "least"),
+    [("gpu-node-down", 8), ("galera-migration-failure", 10), ("stuck-pipeline", 10), ("kserve-flapping", 10)],
 )
 def test_there_are_enough_scenarios(ladder: str, least: int) -> None:
     mine = [c for c in CASES if c.ladder == ladder]
@@ -54,7 +56,13 @@ def test_offline_diagnosis(case: Case) -> None:
     galera = open_galera(settings, reader)
     kfp = open_kfp(settings, reader)
     target = case.target(ladder.target_input)
-    diagnoses = Engine(reader, settings, prom, galera=galera, kfp=kfp).diagnose(ladder, target)
+    engine = Engine(reader, settings, prom, galera=galera, kfp=kfp)
+    if case.exit == 2:  # a named target that does not exist: a usage error, never a verdict
+        with pytest.raises(TargetNotFound, match="not found") as refused:
+            engine.diagnose(ladder, target)
+        assert target and target.split("/")[-1] in str(refused.value), "the refusal names what was asked for"
+        return
+    diagnoses = engine.diagnose(ladder, target)
     assert_matches(diagnoses, case)
     for diagnosis in diagnoses:
         if diagnosis.conclusion.verdict.value == "healthy":

@@ -25,6 +25,10 @@ class Case:
     def id(self) -> str:
         return f"{self.ladder}/{self.scenario.name}/{self.name}"
 
+    def _values(self) -> set[str]:
+        """The arguments that are an option's value (``--snapshot DIR`` …), not positionals."""
+        return {b for a, b in zip(self.args, self.args[1:], strict=False) if a.startswith("--")}
+
     def option(self, name: str) -> str | None:
         args = list(self.args)
         return args[args.index(name) + 1] if name in args else None
@@ -32,13 +36,17 @@ class Case:
     def target(self, target_input: str) -> str | None:
         """The engine's target for these CLI args, as `kfops diagnose` builds it.
 
-        ``--run-id UUID`` is the bare run id; ``--<target_input> NAME --namespace NS`` is "NS/NAME"
-        (a namespaced target such as a Workflow); else ``--<target_input> NAME``; None: a sweep.
+        ``--run-id UUID`` is the bare run id; a positional ``NS/NAME`` is itself;
+        ``--<target_input> NAME`` or ``--name NAME`` with ``--namespace NS`` is "NS/NAME" (a
+        namespaced target: a Workflow, an InferenceService); else the bare name; None: a sweep.
         """
         run_id = self.option("--run-id")
         if run_id:
             return run_id
-        name = self.option(f"--{target_input}")
+        positional = [a for a in self.args if not a.startswith("-") and "/" in a and a not in self._values()]
+        if positional:
+            return positional[0]
+        name = self.option(f"--{target_input}") or self.option("--name")
         namespace = self.option("--namespace")
         return f"{namespace}/{name}" if name and namespace else name
 

@@ -9,7 +9,7 @@ import yaml
 
 from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.snapshot.store import META_FILE
-from kfops.clients.sources import open_galera, open_kfp
+from kfops.clients.sources import open_galera, open_kfp, open_prometheus
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import ladders
@@ -40,8 +40,14 @@ def run_demo(output: str, verbose: bool) -> int:
         for scenario in scenarios(ladder.id):
             kube = SnapshotKubeReader.open(scenario)
             settings = Settings()
-            # the snapshot's recorded galera/ and kfp/ answers, if any
-            engine = Engine(kube, settings, galera=open_galera(settings, kube), kfp=open_kfp(settings, kube))
+            # the snapshot's recorded prometheus/, galera/ and kfp/ answers, if any
+            engine = Engine(
+                kube,
+                settings,
+                open_prometheus(settings, kube),
+                galera=open_galera(settings, kube),
+                kfp=open_kfp(settings, kube),
+            )
             results.append((scenario, engine.diagnose(ladder)))
     if not results:
         raise SystemExit(f"kfops: no bundled snapshots found under {snapshots_root()}")

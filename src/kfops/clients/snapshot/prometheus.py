@@ -20,6 +20,10 @@ from kfops.clients.protocols import Fetched, Sample, Series
 from kfops.clients.snapshot.kube import FAULT_ERRORS
 from kfops.clients.snapshot.store import SnapshotStore
 
+#: prometheus/series.yaml holds the series a test Prometheus is filled with to produce the
+#: answers (docs/snapshots.md), not answers: the reader never treats it as recorded queries
+SERIES_STEM = "series"
+
 
 class SnapshotPromReader:
     def __init__(self, store: SnapshotStore, answers: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
@@ -34,6 +38,8 @@ class SnapshotPromReader:
             return None
         answers: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for path in sorted(folder.glob("*.y*ml")):
+            if path.stem == SERIES_STEM:
+                continue
             answers.update(_load(path))
         return cls(store, answers)
 
