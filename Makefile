@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint control-plane prometheus galera bench docs clean
+.PHONY: install demo test lint control-plane prometheus galera bench docs clean record-kserve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kfops needs Python >= 3.11"'
@@ -39,6 +39,11 @@ lint: install
 
 test: install control-plane prometheus galera lint
 	$(PY) -m pytest
+
+# Regenerates every kserve-flapping scenario's prometheus/queries.yaml from its series.yaml with a
+# real Prometheus (tests/prom/record_kserve.py; docs/snapshots.md).
+record-kserve: install prometheus
+	$(PY) -m tests.prom.record_kserve
 
 docs: install
 	$(PY) -m kfops.runbooks.explain docs/runbooks

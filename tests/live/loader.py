@@ -25,8 +25,15 @@ What :func:`load_scenario` writes
 * Argo Workflows with their status in the object itself: Argo's CRD has no status subresource
   (the workflow-controller updates the whole object), so create keeps it. Kubeflow Profiles
   (status through the status subresource). Both need their CRDs, like the MariaDBs.
-* StorageClasses, ConfigMaps, EndpointSlices; PersistentVolumeClaims with their phase through the
-  status subresource (no PV controller binds them). Admission gives every claim the
+* KServe InferenceServices, Knative Revisions and PodAutoscalers (their CRDs, like the MariaDBs'),
+  and autoscaling/v2 HorizontalPodAutoscalers, each with its status through the status
+  subresource, as the KServe, Knative and HPA controllers write it. The CRDs validate what is
+  written (tests/live/crds: a PodAutoscaler's status needs ``serviceName`` and
+  ``metricsServiceName``, as upstream's schema requires). ``ownerReferences`` are kept: with the
+  garbage collector off, their original uids dangle harmlessly.
+* StorageClasses, ConfigMaps (e.g. knative-serving/config-autoscaler), EndpointSlices;
+  PersistentVolumeClaims with their phase through the status subresource (no PV controller
+  binds them). Admission gives every claim the
   ``kubernetes.io/pvc-protection`` finalizer, which the purge removes before deleting.
 * ResourceQuotas last, their status (hard, used) through the status subresource: without the
   quota controller the status is exactly the snapshot's, and since nothing is created in the
@@ -59,8 +66,10 @@ least 1 s (0 deletes at once), hence with Terminating pods ``delta = T_load + ma
 without them ``delta = T_load - capturedAt``, so "now" is about the real time. The result is
 within 2 s of the snapshot, and kfops prints ages in minutes. Pods that are Terminating and
 already Succeeded/Failed, or not bound to a node, are deleted at once by the server and cannot be
-reproduced: :class:`LoadError`. ``creationTimestamp`` is always the real load time; kfops only
-falls back to it for an event with no other timestamp.
+reproduced: :class:`LoadError`. ``creationTimestamp`` is always the real load time (the server
+overwrites it on every create, custom resources included), so a ladder that measures an age from
+it (a Revision "created N minutes ago") sees about 0 live: parity only holds when the age comes
+from a timestamp the object carries (a condition's ``lastTransitionTime``).
 
 Isolation
 ---------
@@ -69,9 +78,10 @@ reads cluster-wide (every Node, operand pods and DaemonSets by label in every na
 by field selector). So :func:`purge`, run first by :func:`load_scenario`, empties the whole
 cluster of the kinds the ladders read: every Node and StorageClass, and in every namespace
 every Pod (grace period 0, which removes Terminating pods too), Event, DaemonSet, Deployment,
-Job, Lease (except the API server's own identity Leases), PersistentVolumeClaim, ResourceQuota,
-EndpointSlice (except the API server's own), ConfigMap (except in the kube-* namespaces) and,
-when their CRDs are installed, every MariaDB, Backup, Workflow and Profile. Objects that other
+Job, HorizontalPodAutoscaler, Lease (except the API server's own identity Leases),
+PersistentVolumeClaim, ResourceQuota, EndpointSlice (except the API server's own), ConfigMap
+(except in the kube-* namespaces) and, when their CRDs are installed, every MariaDB, Backup,
+Workflow, Profile, InferenceService, Revision and PodAutoscaler. Objects that other
 live tests left behind are removed too: those tests are function-scoped and nothing reads their
 objects afterwards. A FakeKubelet cannot forget a registered log, so pass a fresh one
 (``FakeKubelet(control_plane.pki)``) to every load.
@@ -106,14 +116,18 @@ from kfops.clients.resources import (
     DEPLOYMENTS,
     ENDPOINTSLICES,
     EVENTS,
+    HPAS,
+    INFERENCESERVICES,
     JOBS,
     LEASES,
     MARIADBS,
     NODES,
+    PODAUTOSCALERS,
     PODS,
     PROFILES,
     PVCS,
     RESOURCEQUOTAS,
+    REVISIONS,
     STORAGECLASSES,
     WORKFLOWS,
     ResourceRef,
@@ -150,6 +164,10 @@ LOAD_ORDER: Final = (
     PODS,
     ENDPOINTSLICES,
     WORKFLOWS,
+    INFERENCESERVICES,
+    REVISIONS,
+    PODAUTOSCALERS,
+    HPAS,
     LEASES,
     EVENTS,
     MARIADBS,
@@ -158,9 +176,23 @@ LOAD_ORDER: Final = (
 )
 #: Kinds written through their status subresource after create (create ignores status). Not
 #: Workflows: Argo's CRD has no status subresource, so their status is created with them.
-WITH_STATUS: Final = (PODS, DAEMONSETS, DEPLOYMENTS, JOBS, MARIADBS, BACKUPS, PROFILES, PVCS, RESOURCEQUOTAS)
+WITH_STATUS: Final = (
+    PODS,
+    DAEMONSETS,
+    DEPLOYMENTS,
+    JOBS,
+    MARIADBS,
+    BACKUPS,
+    PROFILES,
+    PVCS,
+    INFERENCESERVICES,
+    REVISIONS,
+    PODAUTOSCALERS,
+    HPAS,
+    RESOURCEQUOTAS,
+)
 #: Kinds served only when their CRD is installed: a purge skips them when it is not.
-CUSTOM: Final = (MARIADBS, BACKUPS, WORKFLOWS, PROFILES)
+CUSTOM: Final = (MARIADBS, BACKUPS, WORKFLOWS, PROFILES, INFERENCESERVICES, REVISIONS, PODAUTOSCALERS)
 #: Namespaces whose ConfigMaps the API server itself may own: the purge leaves them alone.
 SYSTEM_NAMESPACES: Final = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 #: Label of an EndpointSlice's Service; the API server's own ("kubernetes") is kept.
@@ -376,6 +408,7 @@ def _purge_plan(rest: Rest) -> tuple[tuple[ResourceRef, tuple[tuple[str, str], .
         (DAEMONSETS, ()),
         (DEPLOYMENTS, ()),
         (JOBS, ()),
+        (HPAS, ()),
         (LEASES, keep_apiserver),
         (PVCS, ()),
         (STORAGECLASSES, ()),
@@ -387,9 +420,10 @@ def _purge_plan(rest: Rest) -> tuple[tuple[ResourceRef, tuple[tuple[str, str], .
 
 def purge(api: client.ApiClient) -> None:
     """Remove every object of the kinds a load writes (see the module docstring, Isolation): Nodes,
-    Pods, Events, DaemonSets, Deployments, Jobs, Leases (but the API server's), claims, quotas,
-    StorageClasses, EndpointSlices and ConfigMaps (but the API server's), and every MariaDB,
-    Backup, Workflow and Profile when their CRDs are installed.
+    Pods, Events, DaemonSets, Deployments, Jobs, HPAs, Leases (but the API server's), claims,
+    quotas, StorageClasses, EndpointSlices and ConfigMaps (but the API server's), and every
+    MariaDB, Backup, Workflow, Profile, InferenceService, Revision and PodAutoscaler when their
+    CRDs are installed.
 
     Deletion is synchronous for all of them here (no finalizers, garbage collector off), but the
     emptiness is still checked, bounded, so a leftover fails the load rather than the verdict.

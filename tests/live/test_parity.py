@@ -40,6 +40,7 @@ from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.snapshot.store import Fault
 from kfops.clients.sources import open_galera, open_kfp, open_prometheus
 from kfops.clients.timeouts import Timeouts
+from kfops.diagnostics.context import TargetNotFound
 from kfops.model import Diagnosis, Evidence, Finding, Source
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
@@ -382,9 +383,26 @@ def diagnose_both(
     return live, diagnoses
 
 
+def _not_found(parity: Parity, folder: Path, ladder_id: str, target: str | None) -> None:
+    """A case whose target does not exist (exit 2): both runs refuse it with the same sentence."""
+    live = parity.scenario(folder)
+    snapshot = SnapshotKubeReader.open(folder)
+    refusals = []
+    for kube in (snapshot, live.reader):
+        with pytest.raises(TargetNotFound) as refused:
+            Engine(kube, live.settings, open_prometheus(live.settings, snapshot)).diagnose(
+                find(ladder_id), target
+            )
+        refusals.append(str(refused.value))
+    assert refusals[0] == refusals[1]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_live_diagnosis_matches_offline(case: Case, parity: Parity) -> None:
     target = case.target(find(case.ladder).target_input)
+    if case.exit == 2 and not case.diagnoses:  # a usage error: the target does not exist
+        _not_found(parity, case.scenario, case.ladder, target)
+        return
     live, diagnoses = diagnose_both(parity, case.scenario, case.ladder, target)
 
     assert_matches(diagnoses, case)

@@ -7,8 +7,10 @@ canned JSON. :meth:`PrometheusServer.start` runs the distribution's ``prometheus
 (Debian's 2.42, installed by ``scripts/testenv/install-prometheus.sh``; override with
 ``KFOPS_TEST_PROMETHEUS``) with a 1 s scrape interval, one job per target group and
 ``honor_labels: true``, optionally behind basic auth (``--web.config.file`` with a bcrypt
-hash). Every start-up failure raises :class:`RuntimeError` naming the step, with the tail of
-the server log; callers fail the test run, they never skip.
+hash). With no targets it scrapes nothing and only serves its TSDB (``data_dir``), which
+tests/prom/backfill.py fills with promtool-made blocks before the start. Every start-up
+failure raises :class:`RuntimeError` naming the step, with the tail of the server log; callers
+fail the test run, they never skip.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class PrometheusServer:
         targets: Mapping[str, Sequence[str]],
         scrape_interval: str,
         basic_auth: tuple[str, str] | None,
+        data_dir: Path | None = None,
     ) -> None:
         self.binary = binary
         self.workdir = workdir
@@ -107,6 +110,7 @@ class PrometheusServer:
         self.config_path = workdir / "prometheus.yml"
         self.web_config_path = workdir / "web-config.yml"
         self.log_path = workdir / "prometheus.log"
+        self.data_dir = data_dir or workdir / "data"  #: ``--storage.tsdb.path``
         self.port = 0
         self.startup_s = 0.0  #: process start → ``/-/ready`` answered 200
         self.ready_at = 0.0  #: ``time.monotonic()`` when ``/-/ready`` first answered 200
@@ -123,10 +127,14 @@ class PrometheusServer:
         targets: Mapping[str, Sequence[str]],
         scrape_interval: str = "1s",
         basic_auth: tuple[str, str] | None = None,
+        data_dir: Path | None = None,
     ) -> PrometheusServer:
-        """Write the configs, start Prometheus on a free loopback port and wait for ``/-/ready``."""
+        """Write the configs, start Prometheus on a free loopback port and wait for ``/-/ready``.
+
+        ``data_dir``: the TSDB directory (default ``workdir/data``), e.g. one holding backfilled blocks.
+        """
         workdir.mkdir(parents=True, exist_ok=True)
-        server = cls(find_binary(), workdir, targets, scrape_interval, basic_auth)
+        server = cls(find_binary(), workdir, targets, scrape_interval, basic_auth, data_dir)
         server._write_configs()
         for attempt in range(1, START_ATTEMPTS + 1):
             try:
@@ -154,7 +162,7 @@ class PrometheusServer:
         argv = [
             str(self.binary),
             f"--config.file={self.config_path}",
-            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--storage.tsdb.path={self.data_dir}",
             f"--web.listen-address={LOOPBACK}:{self.port}",
             "--web.enable-lifecycle",
             "--log.level=info",
@@ -246,9 +254,13 @@ class PrometheusServer:
             return "(no log written)"
         return "\n".join(lines if tail is None else lines[-tail:])
 
-    def query(self, promql: str) -> Vector:
-        """``GET /api/v1/query`` (with this server's credentials); the ``data.result`` list."""
-        answer = self._http.get(f"{self.url}/api/v1/query", params={"query": promql})
+    def query(self, promql: str, at: float | None = None) -> Vector:
+        """``GET /api/v1/query`` (with this server's credentials); the ``data.result`` list.
+
+        ``at``: the evaluation time (unix seconds); the server's now when None.
+        """
+        params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
+        answer = self._http.get(f"{self.url}/api/v1/query", params=params)
         answer.raise_for_status()
         body = answer.json()
         if body.get("status") != "success":
