@@ -18,14 +18,17 @@ from kfops.clients.sources import open_prometheus
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.gpu_node_down import LADDER
+from kfops.runbooks.kserve_flapping import LADDER as KSERVE
 from kfops.settings import Settings
 from tests.support.scenarios import ROOT
 
 from .controlplane import ControlPlane, FakeKubelet
+from .crds import install_crds
 from .loader import load_scenario
 
 SCENARIO = ROOT / "tests" / "scenarios" / "gpu-node-down" / "xid79-prometheus"
 NODE = "gpu-h100-2"
+KSERVE_SCENARIO = ROOT / "tests" / "scenarios" / "kserve-flapping" / "oom-killed"
 
 
 def _shape(diagnosis: Diagnosis) -> tuple[object, ...]:
@@ -82,6 +85,35 @@ def test_a_capture_replays_to_the_same_diagnosis_without_secrets(
     text = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
     assert "hunter2-secret" not in text and "[REDACTED]" in text
     assert "kind: Secret" not in text
+
+
+def test_an_inferenceservice_capture_replays_to_the_same_diagnosis(
+    control_plane: ControlPlane, admin_api: client.ApiClient, tmp_path: Path
+) -> None:
+    """The InferenceService, its Revisions, PodAutoscaler, pods, events and logs are all captured."""
+    install_crds(admin_api)  # idempotent
+    kubelet = FakeKubelet(control_plane.pki)
+    try:
+        loaded = load_scenario(admin_api, kubelet, KSERVE_SCENARIO)
+        target = "team-vision/resnet50"
+        settings = Settings()
+        reader = LiveKubeReader.connect(str(control_plane.kubeconfig), "admin", clock=loaded.clock)
+        prom = open_prometheus(settings, SnapshotKubeReader.open(KSERVE_SCENARIO))
+        [live] = Engine(reader, settings, prom).diagnose(KSERVE, target)
+        out = tmp_path / "captured"
+        result = capture(out, reader, prom, settings, [KSERVE], inferenceservice=target)
+    finally:
+        kubelet.stop()
+    assert live.conclusion.cause == "oom-killed"
+    replay_reader = SnapshotKubeReader.open(out)
+    [replayed] = Engine(replay_reader, settings, open_prometheus(settings, replay_reader)).diagnose(
+        KSERVE, target
+    )
+    assert _shape(replayed) == _shape(live)
+    text = "".join(p.read_text() for p in out.rglob("*.yaml"))
+    for kind in ("InferenceService", "Revision", "PodAutoscaler", "Pod"):
+        assert f"kind: {kind}\n" in text, f"no {kind} captured"
+    assert result.queries >= 1 and result.faults == 0
 
 
 def test_the_capture_command(control_plane: ControlPlane, tmp_path: Path) -> None:

@@ -58,8 +58,12 @@ def capture(
     target: str | None = None,
     galera: GaleraReader | None = None,
     kfp: KfpReader | None = None,
+    inferenceservice: str | None = None,
 ) -> Captured:
     """Run the ladders against the live readers and write what they read into `output`.
+
+    `target`: the node the node ladders examine; `inferenceservice`: the "NAMESPACE/NAME"
+    kserve-flapping examines; every other ladder (and these without one) sweeps.
 
     `kfp`: the KFP API reader (``open_kfp``); when given, its answers go to ``kfp/`` — the API's
     URL (never its credentials) and each run read, or the failure the API answered.
@@ -74,7 +78,7 @@ def capture(
     captured_at = kube.now()
     diagnoses: list[Diagnosis] = []
     for ladder in ladders:
-        wanted = target if ladder.target_input == "node" else None
+        wanted = {"node": target, "inferenceservice": inferenceservice}.get(ladder.target_input)
         diagnoses += Engine(
             recorded_kube, settings, recorded_prom, galera=recorded_galera, kfp=recorded_kfp
         ).diagnose(ladder, wanted)

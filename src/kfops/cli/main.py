@@ -463,6 +463,12 @@ def capture(
     kfp_url: Annotated[
         str | None, typer.Option(help="KFP API base URL to record run answers from (also KFOPS_KFP_URL).")
     ] = None,
+    inferenceservice: Annotated[
+        str | None,
+        typer.Option(
+            help="kserve-flapping: also diagnose (and capture) this InferenceService, NAMESPACE/NAME."
+        ),
+    ] = None,
 ) -> None:
     """Capture what the ladders read from a live cluster as a snapshot (secrets scrubbed)."""
     from kfops.cli.capture import CaptureError
@@ -476,6 +482,7 @@ def capture(
         chosen = [find(name) for name in ladder] if ladder else list(ladders())
     except UnknownLadder as exc:
         fail(str(exc))
+    isvc = _isvc_target("kserve-flapping", inferenceservice, None, None)
     reader = _reader(None, kubeconfig, context)
     if schema:
         settings = _with_schemas(settings, schema)
@@ -499,6 +506,7 @@ def capture(
             node,
             galera,
             kfp,
+            isvc,
         )
     except (CaptureError, TargetNotFound) as exc:
         fail(str(exc))
