@@ -211,6 +211,10 @@ def test_the_ladders_promql_over_backfilled_series_gives_the_known_values(
         (("name", ISVC), ("namespace", NS), ("status", "True"), ("type", "Ready")): 6.0
     }
     assert _one(b, q.cold_starts(NS, ISVC, 60)) == 6.0
+    assert values(b.query(q.cold_start_storms(60, 6))) == {
+        (("inferenceservice", ISVC), ("namespace", NS)): 6.0
+    }
+    assert b.query(q.cold_start_storms(60, 7)) == []
     assert _one(b, q.working_set_peak(NS, ISVC, 60)) == 3221225472.0
     assert b.query("gone_gauge") == []
     assert _one(b, "last_over_time(gone_gauge[15m])") == 1.0

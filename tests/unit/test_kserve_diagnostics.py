@@ -584,6 +584,29 @@ def test_the_sweep_puts_down_before_flapping_and_skips_stopped_services() -> Non
     assert [(c.ref, c.down) for c in found] == [("team-a/bert", True), ("team-a/sklearn-iris", False)]
 
 
+def test_the_sweep_ranks_down_then_flapping_then_cold_start_storms_by_count() -> None:
+    from kfops.diagnostics.kserve.sweep import ColdStartStorms, Flapping
+
+    def named(name: str, ready: str = "True") -> dict[str, Any]:
+        isvc = copy.deepcopy(ISVC)
+        isvc["metadata"]["name"] = name
+        isvc["status"]["conditions"][5] = {"type": "Ready", "status": ready}
+        return isvc
+
+    services = [named("calm"), named("down", "False"), named("flap-2"), named("flap-9")]
+    services += [named("storm-12"), named("storm-30")]
+    inventory = Inventory(tuple(isvc_facts(i) for i in services))
+    flapping = Flapping({"team-a/flap-2": 4, "team-a/flap-9": 9}, 60, 3)
+    storms = ColdStartStorms({"team-a/storm-12": 12, "team-a/storm-30": 30, "team-a/flap-2": 11}, 60, 10)
+
+    found = candidates(inventory, flapping, storms)
+
+    assert [c.ref.split("/")[1] for c in found] == ["down", "flap-9", "flap-2", "storm-30", "storm-12"]
+    assert found[2].why == "Ready changed 4 times in 60 min, 11 cold starts"
+    assert found[3].why == "scaled up from zero 30 times in 60 min"
+    assert [c.ref for c in candidates(inventory, None, None)] == ["team-a/down"]
+
+
 # ---------------------------------------------------------------- the ladder on small snapshots
 def test_a_healthy_service_without_prometheus_raises_no_alarm(tmp_path: Path) -> None:
     [diagnosis] = _diagnose(_snapshot(tmp_path, _healthy()))

@@ -135,9 +135,8 @@ class Revision:
         state = "failed" if self.failed else "not Ready yet"
         if problem is None:
             return f"Revision {self.name} {state}"
-        return f"Revision {self.name} {state}: {problem.type} {problem.reason}: {problem.message}".rstrip(
-            ": "
-        )
+        message = " | ".join(line.strip() for line in problem.message.splitlines() if line.strip())
+        return f"Revision {self.name} {state}: {problem.type} {problem.reason}: {message}".rstrip(": ")
 
 
 def revision_facts(raw: dict[str, Any]) -> Revision:
@@ -352,7 +351,7 @@ def read_autoscaler(ctx: ProbeContext) -> Observed:
 class AutoscalerDefaults:
     target: float  # container-concurrency-target-default
     utilization_pct: float  # container-concurrency-target-percentage
-    source: str  # "ConfigMap knative-serving/config-autoscaler" or why the defaults were used
+    target_source: str  # where the target came from, said for the arithmetic line
 
 
 def read_autoscaler_defaults(ctx: ProbeContext) -> Observed:
@@ -365,16 +364,20 @@ def read_autoscaler_defaults(ctx: ProbeContext) -> Observed:
         defaults = AutoscalerDefaults(
             DEFAULT_TARGET,
             DEFAULT_UTILIZATION_PCT,
-            f"Knative's defaults (ConfigMap {namespace}/{CONFIG_AUTOSCALER} {why})",
+            f"Knative's default: ConfigMap {namespace}/{CONFIG_AUTOSCALER} {why}",
         )
         return Observed(defaults, (failure_evidence(exc, ctx.now),))
     data = fetched.value.get("data") or {}
     target = _float(data.get("container-concurrency-target-default"))
     utilization = _float(data.get("container-concurrency-target-percentage"))
+    configured = target is not None and math.isfinite(target)
     defaults = AutoscalerDefaults(
-        target if target is not None and math.isfinite(target) else DEFAULT_TARGET,
+        target if target is not None and configured else DEFAULT_TARGET,
         utilization if utilization is not None and math.isfinite(utilization) else DEFAULT_UTILIZATION_PCT,
-        f"ConfigMap {namespace}/{CONFIG_AUTOSCALER}",
+        # a stock ConfigMap holds only the commented `_example` block: the value is Knative's own
+        f"container-concurrency-target-default from ConfigMap {namespace}/{CONFIG_AUTOSCALER}"
+        if configured
+        else f"Knative's default: {CONFIG_AUTOSCALER} sets no container-concurrency-target-default",
     )
     said = (
         f"cluster defaults: container-concurrency-target-default {defaults.target:g}, "

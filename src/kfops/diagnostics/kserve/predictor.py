@@ -354,6 +354,34 @@ class OomKill:
         return f"{self.pod}/{self.container} {self.reason or 'killed'} (exit {self.exit_code}){when}"
 
 
+def counted(n: int, noun: str, many: str | None = None) -> str:
+    """ "1 pod", "2 pods": a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else many or noun + 's'}"
+
+
+def oom_said(predictor: Predictor, kills: tuple[OomKill, ...]) -> str:
+    """How many pods saw an OOM kill and how often their model server restarted.
+
+    A pod keeps only its current and its last termination, so the kills are counted in pods; the
+    restart counts say how often the model server started again (every restart after an OOM kill
+    is one, though not every restart need have been one).
+    """
+    pods = sorted({k.pod for k in kills})
+    restarts = sum(
+        c.restarts
+        for p in predictor.pods
+        if p.name in pods
+        for c in p.pod.containers
+        if c.name == MODEL_CONTAINER
+    )
+    if not pods:
+        return f"{MODEL_CONTAINER} OOMKilled (the Revision says so)"
+    where = f"pod {pods[0]}" if len(pods) == 1 else counted(len(pods), "pod")
+    return f"{MODEL_CONTAINER} OOMKilled in {where}" + (
+        f" ({counted(restarts, 'restart')})" if restarts else ""
+    )
+
+
 def oom_kills(predictor: Predictor) -> tuple[OomKill, ...]:
     """The model server's OOM kills, now or as its last state, newest first."""
     killed = killed_otherwise(predictor.pods, predictor.events)

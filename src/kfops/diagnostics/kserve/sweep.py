@@ -1,9 +1,12 @@
-"""Without a target: which InferenceServices are down now, or have flapped in the window.
+"""Without a target: which InferenceServices are down now, have flapped, or cold-start too often.
 
 "Down" comes from the API (Ready not True now, not stopped on purpose); "flapping" from the
 kube-state-metrics history (Ready changed more than settings.kserve_flap_changes times in
-settings.kserve_flap_window_min), which only Prometheus has. Down comes before flapping, then
-the most flaps first; a handful are examined.
+settings.kserve_flap_window_min), and a "cold-start storm" from kube-state-metrics' replica
+counts (scaled up from zero at least settings.kserve_slo_cold_starts_per_h times in the last
+hour, what the KfopsKServeColdStartsHigh alert pages for); only Prometheus has these two. Down
+comes first, then flapping (most flaps first), then storms (most cold starts first); a handful
+are examined.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from kfops.clients.resources import INFERENCESERVICES
 from kfops.diagnostics.context import ProbeContext, kube_evidence, prom_evidence
 from kfops.diagnostics.kserve.isvc import InferenceService, isvc_facts
+from kfops.diagnostics.kserve.metrics import COLD_START_WINDOW_MIN
 from kfops.diagnostics.prometheus import kserve_queries as q
 from kfops.diagnostics.prometheus.gpu import PromAbsent
 from kfops.model import Observed
@@ -28,6 +32,16 @@ class Candidate:
     down: bool
     flaps: float | None  # Ready changes in the window (None: unknown)
     why: str
+    cold_starts: float | None = None  # scale-ups from zero in the last hour (None: not a storm or unknown)
+
+    @property
+    def rank(self) -> tuple[int, float]:
+        """Down first, then flapping by flaps, then storms by cold starts (most first)."""
+        if self.down:
+            return (0, -(self.flaps or 0.0))
+        if self.flaps is not None:
+            return (1, -self.flaps)
+        return (2, -(self.cold_starts or 0.0))
 
 
 @dataclass(frozen=True)
@@ -64,14 +78,42 @@ def read_flapping(ctx: ProbeContext) -> Observed:
     return Observed(Flapping(flaps, window, more_than), (prom_evidence(fetched, said, f"{window:g}m"),))
 
 
-def candidates(inventory: Inventory, flapping: Flapping | None) -> tuple[Candidate, ...]:
-    """Down first, then by flap count (most first), then by name."""
+@dataclass(frozen=True)
+class ColdStartStorms:
+    cold_starts: dict[str, float]  # "namespace/name" → scale-ups from zero in the window
+    window_min: float
+    at_least: float
+
+
+def read_cold_start_storms(ctx: ProbeContext) -> Observed:
+    if ctx.prom is None:
+        return Observed(PromAbsent())
+    window, at_least = COLD_START_WINDOW_MIN, ctx.settings.kserve_slo_cold_starts_per_h
+    fetched = ctx.prom.query(q.cold_start_storms(window, at_least))
+    storms = {
+        f"{s.labels.get('namespace', '')}/{s.labels.get('inferenceservice', '')}": s.value
+        for s in fetched.value
+        if s.labels.get("namespace") and s.labels.get("inferenceservice") and not math.isnan(s.value)
+    }
+    said = (
+        f"{len(storms)} InferenceServices scaled up from zero at least {at_least:g} times in {window:g} min"
+    )
+    return Observed(
+        ColdStartStorms(storms, window, at_least), (prom_evidence(fetched, said, f"{window:g}m"),)
+    )
+
+
+def candidates(
+    inventory: Inventory, flapping: Flapping | None, storms: ColdStartStorms | None = None
+) -> tuple[Candidate, ...]:
+    """Down first, then flapping by flap count, then cold-start storms by count (most first), then by name."""
     flaps = flapping.flaps if flapping else {}
+    colds = storms.cold_starts if storms else {}
     found: dict[str, Candidate] = {}
     for isvc in inventory.services:
         if isvc.stopped:
             continue
-        count = flaps.get(isvc.ref)
+        count, cold = flaps.get(isvc.ref), colds.get(isvc.ref)
         if not isvc.ready_now:
             ready = isvc.ready
             why = (
@@ -79,7 +121,15 @@ def candidates(inventory: Inventory, flapping: Flapping | None) -> tuple[Candida
                 if ready
                 else "no Ready condition (not reconciled)"
             )
-            found[isvc.ref] = Candidate(isvc.ref, True, count, why)
+            found[isvc.ref] = Candidate(isvc.ref, True, count, why, cold)
         elif count is not None:
-            found[isvc.ref] = Candidate(isvc.ref, False, count, f"Ready changed {count:.0f} times")
-    return tuple(sorted(found.values(), key=lambda c: (not c.down, -(c.flaps or 0.0), c.ref)))
+            window = flapping.window_min if flapping else 0.0
+            why = f"Ready changed {count:.0f} times in {window:g} min"
+            if cold is not None:
+                why += f", {cold:.0f} cold starts"
+            found[isvc.ref] = Candidate(isvc.ref, False, count, why, cold)
+        elif cold is not None:
+            window = storms.window_min if storms else COLD_START_WINDOW_MIN
+            why = f"scaled up from zero {cold:.0f} times in {window:g} min"
+            found[isvc.ref] = Candidate(isvc.ref, False, None, why, cold)
+    return tuple(sorted(found.values(), key=lambda c: (c.rank, c.ref)))

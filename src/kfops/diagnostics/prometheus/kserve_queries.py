@@ -78,6 +78,27 @@ def cold_starts(namespace: str, isvc: str, window_min: float) -> str:
     return f"sum(changes(({replicas}){span}) - resets(({replicas}){span}))"
 
 
+#: a revision's Deployment → its InferenceService (the kfops:kserve_predictor_scaled_up rule's regex)
+_REVISION_DEPLOYMENT = "(.+)-predictor(?:-default)?-[0-9]+-deployment"
+
+
+def cold_start_storms(window_min: float, at_least: float) -> str:
+    """Every InferenceService that scaled up from zero at least ``at_least`` times (the sweep).
+
+    What the KfopsKServeColdStartsHigh alert pages for, built like :func:`cold_starts` over every
+    revision Deployment of the cluster; ``label_replace`` names the InferenceService
+    (``inferenceservice``) from ``<isvc>-predictor(-default)?-NNNNN-deployment`` so the revisions
+    of one service sum together.
+    """
+    replicas = (
+        'kube_deployment_spec_replicas{deployment=~".+-predictor(-default)?-[0-9]+-deployment"} > bool 0'
+    )
+    span = f"[{window_min:g}m:30s]"
+    per_revision = f"changes(({replicas}){span}) - resets(({replicas}){span})"
+    named = f'label_replace({per_revision}, "inferenceservice", "$1", "deployment", "{_REVISION_DEPLOYMENT}")'
+    return f"sum by (namespace, inferenceservice) ({named}) >= {at_least:g}"
+
+
 # --- memory -----------------------------------------------------------------------------------
 
 

@@ -203,7 +203,10 @@ LADDER = Ladder(
     "InferenceService; without a target, kfops lists every InferenceService, takes those not Ready now and "
     "— with Prometheus and the kube-state-metrics config in deploy/prometheus/ksm-inferenceservice.yaml — "
     "those whose Ready changed more than `kserve_flap_changes` (3) times in `kserve_flap_window_min` (60) "
-    "minutes, and examines the worst three. The concurrency and SLO rungs need Prometheus "
+    "minutes, and — from kube-state-metrics' replica counts — those that scaled up from zero at least "
+    "`kserve_slo_cold_starts_per_h` (10) times in the last hour (what KfopsKServeColdStartsHigh pages for); "
+    "it examines the worst three: down first, then flapping, then cold-starting. The concurrency and SLO "
+    "rungs need Prometheus "
     "(`KFOPS_PROMETHEUS_URL`) and Knative's request metrics (`request-metrics-protocol: prometheus` in "
     "knative-serving/config-observability); without them the ladder answers from the Kubernetes API. "
     "Add `--verbose` for the evidence and exact queries.",

@@ -7,12 +7,15 @@ from kfops.diagnostics.kserve.knative import Revisions
 from kfops.diagnostics.kserve.metrics import PromAbsent
 from kfops.diagnostics.kserve.predictor import (
     PROBE_DEFAULTS,
+    PredictorPod,
     ProbeSpec,
+    counted,
     crashloops,
     evictions,
     image_pulls,
     model_probe,
     oom_kills,
+    oom_said,
     probe_killed,
     probe_trouble,
     starting,
@@ -85,10 +88,10 @@ def _wedged_say(f: Facts) -> str:
     pod = found[0]
     minutes = pod.not_ready_min(f.now) or 0.0
     return (
-        f"pod {pod.name} has run for {age(pod.started, f.now)} but not been Ready for {minutes:.0f} min "
-        f"(threshold {settings_of(f).kserve_wedged_after_min:g}) while {len(predictor.ready)} other "
-        "replica(s) "
-        f"are Ready: a wedged replica{_more(found)}"
+        f"pod {pod.name} has been Running but not Ready for {minutes:.0f} min "
+        f"(threshold {settings_of(f).kserve_wedged_after_min:g} min) while "
+        f"{counted(len(predictor.ready), 'other replica is', 'other replicas are')} Ready: "
+        f"a wedged replica{_more(found)}"
     )
 
 
@@ -111,14 +114,26 @@ def _not_ready_say(f: Facts) -> str:
         )
     shown = "; ".join(
         f"{p.name} {p.pod.phase}, not Ready for {age(p.ready_changed or p.started or p.created, f.now)}"
-        + (
-            f" ({', '.join(c.describe() for c in p.pod.containers if not c.ready)})"
-            if p.pod.containers
-            else ""
-        )
+        f"{_why_not_ready(p)}"
         for p in found[:3]
     )
+    if len(predictor.live) == 1:
+        return f"the only predictor pod is not Ready yet: {shown}"
     return f"{len(found)} of {len(predictor.live)} predictor pods not Ready yet: {shown}"
+
+
+def _why_not_ready(pod: PredictorPod) -> str:
+    """The containers that are not ready; or, when all still report ready, that only the pod's Ready
+    condition says otherwise (the node controller sets it when the node stops reporting)."""
+    waiting = [c.describe() for c in pod.pod.containers if not c.ready]
+    if waiting:
+        return f" ({', '.join(waiting)})"
+    if pod.pod.containers:
+        return (
+            f" (its containers last reported ready: the pod's Ready condition turned False, as when node "
+            f"{pod.pod.node or '?'} stops reporting — see predictor-nodes)"
+        )
+    return ""
 
 
 def _healthy_say(f: Facts) -> str:
@@ -127,7 +142,10 @@ def _healthy_say(f: Facts) -> str:
         return f"scaled to zero: no predictor pod runs and min scale is {isvc_of(f).min_scale} (OK)"
     restarts = sum(c.restarts for p in predictor.live for c in p.pod.containers if c.name == MODEL_CONTAINER)
     ready, live = len(predictor.ready), len(predictor.live)
-    return f"{ready} of {live} predictor pods Ready ({restarts} model-server restarts)"
+    said = (
+        "the only predictor pod is Ready" if live == ready == 1 else f"{ready} of {live} predictor pods Ready"
+    )
+    return said + (f" ({counted(restarts, 'model-server restart')})" if restarts else "")
 
 
 PREDICTOR_PODS = Rung(
@@ -220,12 +238,18 @@ def _peak_note(f: Facts) -> str:
             if working is not None
             else "the Prometheus query failed"
         )
-        return f"peak working set unknown ({why})"
+        return f"peak working set unknown: {why}"
     from decimal import Decimal
 
     peak = Decimal(str(working.peak))
     share = f" = {float(peak / limit):.0%} of the limit" if limit else ""
     return f"peak working set {memory_for_humans(peak)} over {working.window_min:g} min{share}"
+
+
+def _human(quantity: str) -> str:
+    """A quantity from an eviction message (7340032Ki) as people read it (7Gi)."""
+    value = parse_quantity(quantity)
+    return memory_for_humans(value) if value is not None else quantity
 
 
 def _near_limit(f: Facts) -> bool:
@@ -245,11 +269,11 @@ def _oom_say(f: Facts) -> str:
     parts = []
     if kills:
         newest = kills[0]
-        parts.append(
-            f"kserve-container was OOM-killed {len(kills)} time(s) (newest: "
-            f"{newest.describe(f.now)}) at the {limit} "
-            "memory limit"
-        )
+        when = f" {age(newest.finished, f.now)} ago" if newest.finished else ""
+        last = f"the last kill{when} (exit {newest.exit_code})"
+        if len({k.pod for k in kills}) > 1:
+            last += f" in {newest.pod}"
+        parts.append(f"{oom_said(predictor_of(f), kills)} at the {limit} memory limit; {last}")
     revisions = _revision_oom(f)
     if revisions:
         parts.append("; ".join(revisions[:2]))
@@ -317,7 +341,7 @@ def _too_short_say(f: Facts) -> str:
     kills = sum(e.event.count for e in trouble.kills)
     failure = next(e for e in trouble.failures if not e.event.message.startswith("Readiness"))
     return (
-        f"the kubelet killed the model server {kills} time(s) for failing its {kind} probe "
+        f"the kubelet killed the model server {counted(kills, 'time')} for failing its {kind} probe "
         f"({trouble.kills[0].event.describe(f.now)}); last failure: {failure.event.message}; the "
         f"{spec.arithmetic()}"
         f"{'' if spec.handler else ' (Kubernetes defaults)'} — less than the model takes to load"
@@ -329,7 +353,10 @@ def _failing_say(f: Facts) -> str:
     first = trouble.failures[0]
     total = sum(e.event.count for e in trouble.failures)
     pods = len({e.name for e in trouble.failures})
-    return f"{total} probe failure(s) on {pods} pod(s), no kill: {first.name}: {first.event.describe(f.now)}"
+    return (
+        f"{counted(total, 'probe failure')} on {counted(pods, 'pod')}, no kill: {first.name}: "
+        f"{first.event.describe(f.now)}"
+    )
 
 
 PREDICTOR_PROBES = Rung(
@@ -359,7 +386,10 @@ PREDICTOR_PROBES = Rung(
         Status.OK,
         "no probe failure in the events window",
         lambda f: True,
-        lambda f: f"no probe failure on the {len(predictor_of(f).pods)} predictor pods in the events window",
+        lambda f: (
+            f"no probe failure on the {counted(len(predictor_of(f).pods), 'predictor pod')} "
+            "in the events window"
+        ),
     ),
 )
 
@@ -368,7 +398,7 @@ PREDICTOR_PROBES = Rung(
 def _evicted_say(f: Facts) -> str:
     found = evictions(predictor_of(f))
     first = found[0]
-    usage = "".join(f"; {c} was using {u}, request {r}" for c, (u, r) in first.usage.items())
+    usage = "".join(f"; {c} was using {_human(u)}, request {_human(r)}" for c, (u, r) in first.usage.items())
     when = f" {age(first.when, f.now)} ago" if first.when else ""
     return (
         f"pod {first.pod} was evicted from node {first.node or '?'}{when}: the node was low on "
@@ -403,22 +433,22 @@ PREDICTOR_EVICTIONS = Rung(
 # ---------------------------------------------------------------- predictor-nodes
 def _node_down_say(f: Facts) -> str:
     nodes = nodes_of(f)
-    parts = [f"node {name} no longer exists" for name in nodes.missing]
+    parts = [f"node {name}, which runs predictor pods, no longer exists" for name in nodes.missing]
     for node in nodes.not_ready():
         ready = node.ready
-        text = f"node {node.name} Ready={node.ready_status}"
+        text = f"node {node.name}, which runs predictor pods, is Ready={node.ready_status}"
         if ready is not None:
             text += f" ({ready.reason}) for {age(ready.since, f.now)}"
         if node.is_gpu_node:
             text += f" — a GPU node: run `kfops diagnose gpu-node-down --node {node.name}`"
         parts.append(text)
-    return "; ".join(parts) + " (it runs predictor pods)"
+    return "; ".join(parts)
 
 
 def _pressure_say(f: Facts) -> str:
     return (
         "; ".join(
-            f"node {n.name} has {kind} since {age(c.since, f.now)} ago"
+            f"node {n.name} has had {kind} for {age(c.since, f.now)}"
             for n, kind in nodes_of(f).pressure()
             if (c := n.condition(kind)) is not None
         )
@@ -459,7 +489,7 @@ PREDICTOR_NODES = Rung(
         "every node of a predictor pod is Ready, without pressure",
         lambda f: True,
         lambda f: (
-            f"{len(nodes_of(f).nodes)} node(s) of predictor pods Ready, no pressure: "
+            f"{counted(len(nodes_of(f).nodes), 'node')} of the predictor pods Ready, no pressure: "
             + ", ".join(n.name for n in nodes_of(f).nodes)
         ),
     ),

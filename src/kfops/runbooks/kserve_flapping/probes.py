@@ -30,7 +30,14 @@ from kfops.diagnostics.kserve.metrics import (
     read_working_set,
 )
 from kfops.diagnostics.kserve.predictor import Predictor, PredictorNodes, read_predictor, read_predictor_nodes
-from kfops.diagnostics.kserve.sweep import Flapping, Inventory, read_flapping, read_inventory
+from kfops.diagnostics.kserve.sweep import (
+    ColdStartStorms,
+    Flapping,
+    Inventory,
+    read_cold_start_storms,
+    read_flapping,
+    read_inventory,
+)
 from kfops.model import Facts, Observed, Probe
 from kfops.settings import Settings
 
@@ -103,6 +110,13 @@ FLAPPING = Probe(
     "PromQL changes(kube_customresource_inferenceservice_status_condition{type=Ready}[window]) > "
     "kserve_flap_changes (optional)",
     read_flapping,
+    optional=True,
+)
+COLD_START_STORMS = Probe(
+    "cold-start-storms",
+    "PromQL 0 → 1 changes of kube_deployment_spec_replicas{deployment=~*-predictor-NNNNN-deployment} over "
+    "60 min, by InferenceService, >= kserve_slo_cold_starts_per_h (optional)",
+    read_cold_start_storms,
     optional=True,
 )
 
@@ -190,3 +204,8 @@ def inventory_of(f: Facts) -> Inventory:
 def flapping_of(f: Facts) -> Flapping | PromAbsent | None:
     value = f.get(FLAPPING)
     return value if isinstance(value, Flapping | PromAbsent) else None
+
+
+def storms_of(f: Facts) -> ColdStartStorms | PromAbsent | None:
+    value = f.get(COLD_START_STORMS)
+    return value if isinstance(value, ColdStartStorms | PromAbsent) else None

@@ -28,6 +28,7 @@ from kfops.diagnostics.kserve.predictor import (
     image_pulls,
     model_probe,
     oom_kills,
+    oom_said,
     probe_trouble,
     unschedulable,
     wedged,
@@ -182,13 +183,13 @@ def _oom(inp: ProposalInput, why: tuple[str, ...]) -> tuple[Proposal, ...]:
     if base is None:
         return ()
     new_limit = round_up(base * OOM_FACTOR)
-    kills = len(oom_kills(predictor_of(f)))
+    kills = oom_said(predictor_of(f), oom_kills(predictor_of(f)))
     arithmetic = (
         f"OOMKilled at the {_h(base)} {what}: {_h(base)} × 1.5 = {_h(base * OOM_FACTOR)}, rounded "
         "up to 256Mi "
         f"= {_h(new_limit)}; request = limit = {_h(new_limit)}"
     )
-    return (_set_resources(f, why, new_limit, new_limit, arithmetic, f"OOM-killed {kills} time(s)"),)
+    return (_set_resources(f, why, new_limit, new_limit, arithmetic, kills),)
 
 
 def _evictions(inp: ProposalInput, why: tuple[str, ...]) -> tuple[Proposal, ...]:

@@ -8,12 +8,14 @@ from datetime import timedelta
 from kfops.diagnostics.kserve.isvc import deployment_mode
 from kfops.diagnostics.kserve.knative import Revision, Revisions
 from kfops.diagnostics.kserve.metrics import ColdStarts, PromAbsent, ReadyFlaps
-from kfops.diagnostics.kserve.sweep import MAX_EXAMINED, Flapping, candidates
+from kfops.diagnostics.kserve.predictor import counted
+from kfops.diagnostics.kserve.sweep import MAX_EXAMINED, Candidate, ColdStartStorms, Flapping, candidates
 from kfops.diagnostics.kube.timefmt import age
 from kfops.diagnostics.prometheus.kserve_queries import READY_METRIC
 from kfops.model import Branch, Facts, Rung, Status
 from kfops.runbooks.kserve_flapping.probes import (
     AUTOSCALER,
+    COLD_START_STORMS,
     COLD_STARTS,
     FLAPPING,
     INVENTORY,
@@ -29,6 +31,7 @@ from kfops.runbooks.kserve_flapping.probes import (
     isvc_of,
     revisions_of,
     settings_of,
+    storms_of,
 )
 
 PROMETHEUS_HOWTO = "no Prometheus is configured (set KFOPS_PROMETHEUS_URL or --prometheus-url)"
@@ -40,40 +43,83 @@ def _flapping(f: Facts) -> Flapping | None:
     return value if isinstance(value, Flapping) else None
 
 
+def _storms(f: Facts) -> ColdStartStorms | None:
+    value = storms_of(f)
+    return value if isinstance(value, ColdStartStorms) else None
+
+
+def _found(f: Facts) -> tuple[Candidate, ...]:
+    return candidates(inventory_of(f), _flapping(f), _storms(f))
+
+
 def _candidates(f: Facts) -> tuple[str, ...]:
-    return tuple(c.ref for c in candidates(inventory_of(f), _flapping(f)))
+    return tuple(c.ref for c in _found(f))
 
 
-def _history_note(f: Facts) -> str:
-    value = flapping_of(f)
+def _unchecked(value: object) -> str | None:
+    """Why an optional history was not checked, or None when it was."""
+    if isinstance(value, Flapping | ColdStartStorms):
+        return None
+    if isinstance(value, PromAbsent):
+        return PROMETHEUS_HOWTO
+    return "the Prometheus query failed (see the evidence)"
+
+
+def _history_notes(f: Facts, *, found: bool) -> list[str]:
+    """What the histories said (none found) or why they were not checked."""
     s = settings_of(f)
-    if isinstance(value, Flapping):
-        return (
+    flap_why, storm_why = _unchecked(flapping_of(f)), _unchecked(storms_of(f))
+    if flap_why and flap_why == storm_why:
+        return [f"flap and cold-start history not checked: {flap_why}"]
+    notes = []
+    if flap_why:
+        notes.append(f"flap history not checked: {flap_why}")
+    elif not found:
+        notes.append(
             f"none changed Ready more than {s.kserve_flap_changes} times in {s.kserve_flap_window_min:g} min"
         )
-    if isinstance(value, PromAbsent):
-        return f"flap history not checked: {PROMETHEUS_HOWTO}"
-    return "flap history not checked: the Prometheus query failed (see the evidence)"
+    if storm_why:
+        notes.append(f"cold-start history not checked: {storm_why}")
+    elif not found:
+        notes.append(f"none scaled up from zero {s.kserve_slo_cold_starts_per_h:g}+ times in the last hour")
+    return notes
 
 
 def _sweep_say(f: Facts) -> str:
-    found = candidates(inventory_of(f), _flapping(f))
+    found = _found(f)
     shown = "; ".join(f"{c.ref} ({c.why})" for c in found[:MAX_EXAMINED])
     more = f" (and {len(found) - MAX_EXAMINED} more, not examined)" if len(found) > MAX_EXAMINED else ""
     down = sum(c.down for c in found)
-    return f"{down} InferenceServices not Ready, {len(found) - down} flapping: {shown}{more}"
+    flapping = sum(not c.down and c.flaps is not None for c in found)
+    storms = len(found) - down - flapping
+    parts = ((down, "not Ready"), (flapping, "flapping"), (storms, "cold-starting too often"))
+    counts = ", ".join(f"{n} {what}" for n, what in parts if n)
+    notes = "".join(f"; {n}" for n in _history_notes(f, found=True))
+    return f"{counts}: {shown}{more}{notes}"
+
+
+def _none_say(f: Facts) -> str:
+    notes = "; ".join(_history_notes(f, found=False))
+    n = len(inventory_of(f).services)
+    said = (
+        "the only InferenceService is Ready or stopped"
+        if n == 1
+        else f"{n} InferenceServices, every one Ready or stopped"
+    )
+    return f"{said}; {notes}"
 
 
 SWEEP_RUNG = Rung(
     id="flapping-services",
-    question="Which InferenceServices are not Ready now, or have flapped in the window?",
-    probes=(INVENTORY, FLAPPING, SETTINGS),
+    question="Which InferenceServices are not Ready now, have flapped, or cold-start too often?",
+    probes=(INVENTORY, FLAPPING, COLD_START_STORMS, SETTINGS),
     branches=(
         Branch(
             "found",
             Status.FAIL,
-            "an InferenceService is not Ready, or its Ready condition flipped more than kserve_flap_changes "
-            "times in the window (the worst few are examined)",
+            "an InferenceService is not Ready, its Ready condition flipped more than kserve_flap_changes "
+            "times in the window, or it scaled up from zero at least kserve_slo_cold_starts_per_h times in "
+            "the last hour (the worst few are examined)",
             lambda f: bool(_candidates(f)),
             _sweep_say,
         ),
@@ -81,12 +127,9 @@ SWEEP_RUNG = Rung(
     default=Branch(
         "none",
         Status.OK,
-        "every InferenceService is Ready (or stopped on purpose) and none flapped",
+        "every InferenceService is Ready (or stopped on purpose), none flapped, none cold-starts too often",
         lambda f: True,
-        lambda f: (
-            f"{len(inventory_of(f).services)} InferenceServices, every one Ready or stopped; "
-            f"{_history_note(f)}"
-        ),
+        _none_say,
     ),
 )
 
@@ -114,7 +157,10 @@ def _flap_note(f: Facts) -> str:
     count, window = _count(f), settings_of(f).kserve_flap_window_min
     if count is None:
         return f"flap count unknown: {_unknown_why(f)}"
-    return f"Ready changed {count:.0f} times in the last {window:g} min"
+    if count == 0:
+        return f"Ready has not changed in the last {window:g} min"
+    times = "once" if count == 1 else f"{count:.0f} times"
+    return f"Ready changed {times} in the last {window:g} min"
 
 
 def _flapping_now(f: Facts) -> bool:
@@ -143,7 +189,7 @@ def _recovered(f: Facts) -> bool:
 def _down_say(f: Facts) -> str:
     isvc = isvc_of(f)
     failing = "; ".join(c.describe(f.now) for c in isvc.failing_conditions[:4])
-    return f"InferenceService {isvc.ref} is not Ready: {failing} ({_flap_note(f)})"
+    return f"InferenceService {isvc.ref} is not Ready: {failing}; {_flap_note(f)}"
 
 
 def _flapping_say(f: Facts) -> str:
@@ -177,7 +223,7 @@ def _recovered_say(f: Facts) -> str:
         return f"InferenceService {isvc.ref} is Ready again for {since}, but {_flap_note(f)}"
     return (
         f"InferenceService {isvc.ref} became Ready only {since} ago, inside the "
-        f"{settings_of(f).kserve_flap_window_min:g}-min window ({_flap_note(f)})"
+        f"{settings_of(f).kserve_flap_window_min:g}-min window; {_flap_note(f)}"
     )
 
 
@@ -326,6 +372,10 @@ def _serving_name(f: Facts) -> str:
     return serving.name if serving else isvc_of(f).latest_ready or "no Revision"
 
 
+def _pods(n: int | None) -> str:
+    return counted(n, "pod") if n is not None else "? pods"
+
+
 def _pending_say(f: Facts, what: str) -> str:
     pending = _pending(f)
     assert pending is not None
@@ -338,8 +388,12 @@ def _pending_say(f: Facts, what: str) -> str:
 
 def _canary_say(f: Facts) -> str:
     isvc = isvc_of(f)
-    percent = f"{isvc.canary_percent} % canary" if isvc.canary_percent is not None else "split traffic"
-    return _pending_say(f, f"The canary ({percent})")
+    share = (
+        f"canaryTrafficPercent {isvc.canary_percent} %"
+        if isvc.canary_percent is not None
+        else "split traffic"
+    )
+    return _pending_say(f, f"The canary ({share})")
 
 
 def _no_ready_say(f: Facts) -> str:
@@ -492,7 +546,7 @@ AUTOSCALER_RUNG = Rung(
             "the autoscaler wants more pods than it has",
             _short,
             lambda f: (
-                f"the autoscaler wants {autoscaler_of(f).scaler.desired} pods and has "  # type: ignore[union-attr]
+                f"the autoscaler wants {_pods(autoscaler_of(f).scaler.desired)} and has "  # type: ignore[union-attr]
                 f"{autoscaler_of(f).scaler.actual}: {_scaler_say(f)}"  # type: ignore[union-attr]
             ),
         ),

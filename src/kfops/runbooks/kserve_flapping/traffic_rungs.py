@@ -126,8 +126,8 @@ def configured_target(
     if concurrency:
         return float(concurrency), "containerConcurrency", own_int
     if defaults is not None:
-        return defaults.target, f"container-concurrency-target-default from {defaults.source}", own_int
-    return DEFAULT_TARGET, "Knative's default container-concurrency-target-default", own_int
+        return defaults.target, defaults.target_source, own_int
+    return DEFAULT_TARGET, "Knative's default: config-autoscaler not read", own_int
 
 
 def _utilization(f: Facts) -> float:
