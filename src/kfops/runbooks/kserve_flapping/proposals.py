@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from decimal import Decimal
 
 from kfops.diagnostics.kserve.isvc import MODEL_CONTAINER, InferenceService
@@ -35,6 +34,7 @@ from kfops.diagnostics.kserve.predictor import (
 )
 from kfops.diagnostics.kube.quantity import memory_for_humans, parse_quantity
 from kfops.model import Facts, Mode, Proposal, ProposalInput, Risk
+from kfops.runbooks.causes import Proposer, proposals_by_cause
 from kfops.runbooks.kserve_flapping.probes import (
     ISVC,
     autoscaler_of,
@@ -567,7 +567,6 @@ def _flapping(inp: ProposalInput, why: tuple[str, ...]) -> tuple[Proposal, ...]:
     )
 
 
-Proposer = Callable[[ProposalInput, tuple[str, ...]], tuple[Proposal, ...]]
 PROPOSERS: dict[str, Proposer] = {
     "node-not-ready": _node,
     "node-pressure-evictions": _evictions,
@@ -587,14 +586,4 @@ PROPOSERS: dict[str, Proposer] = {
 }
 
 
-def propose(inp: ProposalInput) -> tuple[Proposal, ...]:
-    proposer = PROPOSERS.get(inp.cause or "")
-    if proposer is None:
-        return ()
-    why = inp.findings.fingerprints(*RATIONALE.get(inp.cause or "", ()))
-    try:
-        return proposer(inp, why)
-    except (KeyError, IndexError, LookupError):
-        # a probe the proposal needs failed (its rung says so as ERROR): propose nothing rather
-        # than something built on a value kfops did not read
-        return ()
+propose = proposals_by_cause(PROPOSERS, RATIONALE)

@@ -9,8 +9,6 @@ terminate / retry the run through the KFP API (only when the API answered for th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from kfops.diagnostics.kube.quantity import memory_for_humans, parse_quantity
 from kfops.diagnostics.pipelines.backend import PERSISTENCE_AGENT, Component
 from kfops.diagnostics.pipelines.kfp_run import RunView
@@ -19,6 +17,7 @@ from kfops.diagnostics.pipelines.steps import StepPod, missing_object, oom_kills
 from kfops.diagnostics.pipelines.volumes import unbound_claims
 from kfops.diagnostics.pipelines.workflows import Workflow
 from kfops.model import Facts, Mode, Proposal, ProposalInput, Risk
+from kfops.runbooks.causes import Proposer, proposals_by_cause
 from kfops.runbooks.stuck_pipeline.probes import (
     KFP_RUN,
     WORKFLOW,
@@ -442,7 +441,6 @@ def _unexplained(inp: ProposalInput, why: tuple[str, ...]) -> tuple[Proposal, ..
     return terminate(inp.facts, why, "it has not moved and no cause was found")
 
 
-Proposer = Callable[[ProposalInput, tuple[str, ...]], tuple[Proposal, ...]]
 PROPOSERS: dict[str, Proposer] = {
     "workflow-controller-down": _controller,
     "task-results-rbac": _task_results,
@@ -465,14 +463,4 @@ PROPOSERS: dict[str, Proposer] = {
 }
 
 
-def propose(inp: ProposalInput) -> tuple[Proposal, ...]:
-    proposer = PROPOSERS.get(inp.cause or "")
-    if proposer is None:
-        return ()
-    why = inp.findings.fingerprints(*RATIONALE.get(inp.cause or "", ()))
-    try:
-        return proposer(inp, why)
-    except KeyError:
-        # a probe the proposal needs failed (its rung says so as ERROR): propose nothing rather
-        # than something built on a value kfops did not read
-        return ()
+propose = proposals_by_cause(PROPOSERS, RATIONALE)
