@@ -182,6 +182,16 @@ def _off_say(f: Facts) -> str:
     )
 
 
+#: the first answer of every rung that needs Prometheus
+NO_PROMETHEUS = Branch(
+    "no-prometheus",
+    Status.SKIPPED,
+    "no Prometheus is configured",
+    _absent,
+    lambda f: f"not checked: {PROMETHEUS_HOWTO}",
+)
+
+
 CONCURRENCY = Rung(
     id="concurrency",
     question="Is the autoscaler's concurrency target right for the model's latency (Little's law)?",
@@ -194,13 +204,7 @@ CONCURRENCY = Rung(
             lambda f: scale_metric(f) != "concurrency",
             lambda f: f"not applicable: {isvc_of(f).ref} scales on {scale_metric(f)}, not on concurrency",
         ),
-        Branch(
-            "no-prometheus",
-            Status.SKIPPED,
-            "no Prometheus is configured",
-            _absent,
-            lambda f: f"not checked: {PROMETHEUS_HOWTO}",
-        ),
+        NO_PROMETHEUS,
         Branch(
             "not-exported",
             Status.NO_DATA,
@@ -298,13 +302,7 @@ SLO = Rung(
     question="Does the service meet its SLOs: P50/P95/P99 latency, 5xx ratio, cold starts per hour?",
     probes=(REQUESTS, ISVC, COLD_STARTS, OPTIONAL_AUTOSCALER, SETTINGS),
     branches=(
-        Branch(
-            "no-prometheus",
-            Status.SKIPPED,
-            "no Prometheus is configured",
-            _absent,
-            lambda f: f"not checked: {PROMETHEUS_HOWTO}",
-        ),
+        NO_PROMETHEUS,
         Branch(
             "not-exported",
             Status.NO_DATA,
