@@ -51,6 +51,7 @@ docs: install
 bench: install control-plane
 	$(PY) bench/run.py
 	$(PY) bench/pipelines.py
+	$(PY) bench/kserve.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
