@@ -132,6 +132,18 @@ class Settings:
     #: before it counts as wedged (a model load takes minutes, so not less)
     kserve_wedged_after_min: float = 15.0
 
+    # --- the Kubeflow Profile controller (the profile-controller-crashloop ladder) ---
+    #: where it runs and its names, as in the upstream manifests (Kubeflow v1.10.0): Deployment
+    #: profiles-deployment in kubeflow with the containers manager (the controller) and kfam
+    #: (the access-management API the dashboard calls)
+    profile_controller_namespace: str = "kubeflow"
+    profile_controller_deployment: str = "profiles-deployment"
+    profile_controller_manager_container: str = "manager"
+    profile_controller_kfam_container: str = "kfam"
+    #: hours back a Profile change counts as recent: a crash loop that began after an upgrade or
+    #: a new Profile is usually hours old when someone looks, rarely days
+    profile_change_window_h: float = 24.0
+
     # --- the remediation gate (playbooks) ---
     #: namespace of kfops' own state: approval records, locks (Leases), the pause/breaker switch.
     namespace: str = "kfops"

@@ -66,6 +66,19 @@ HPAS = ResourceRef(
     "autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", namespaced=True
 )
 
+# profile-controller-crashloop: the controller's rollout history and what it reconciles per Profile
+REPLICASETS = ResourceRef("apps", "v1", "replicasets", "ReplicaSet", namespaced=True)
+NAMESPACES = ResourceRef("", "v1", "namespaces", "Namespace", namespaced=False)
+ROLEBINDINGS = ResourceRef("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", namespaced=True)
+AUTHORIZATIONPOLICIES = ResourceRef(
+    "security.istio.io", "v1beta1", "authorizationpolicies", "AuthorizationPolicy", namespaced=True
+)
+#: read only by name (profiles.kubeflow.org, authorizationpolicies.security.istio.io): which
+#: versions the API serves; never listed, never captured wholesale
+CRDS = ResourceRef(
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False
+)
+
 #: read one by name (the workflow-controller's); never listed, never captured wholesale
 CONFIGMAPS = ResourceRef("", "v1", "configmaps", "ConfigMap", namespaced=True)
 
@@ -90,6 +103,10 @@ ALL = (
     REVISIONS,
     PODAUTOSCALERS,
     HPAS,
+    REPLICASETS,
+    NAMESPACES,
+    ROLEBINDINGS,
+    AUTHORIZATIONPOLICIES,
 )
 
 
