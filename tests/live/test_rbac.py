@@ -20,9 +20,10 @@ from kubernetes.client.exceptions import ApiException
 
 from kfops.clients.live.kube import LiveKubeReader
 from kfops.clients.live.writer import LiveKubeWriter
-from kfops.clients.resources import ALL, CONFIGMAPS, NODES
+from kfops.clients.resources import ALL, CONFIGMAPS, CRDS, NODES
 from kfops.diagnostics.kserve.knative import CONFIG_AUTOSCALER
 from kfops.diagnostics.pipelines.backend import CONTROLLER_CONFIGMAP
+from kfops.diagnostics.profiles.versions import ISTIO_CRD, PROFILE_CRD
 from kfops.model import Status, Verdict
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.gpu_node_down import LADDER
@@ -121,7 +122,7 @@ def test_the_shipped_role_grants_exactly_what_the_readers_read() -> None:
     assert granted == needed
     assert not {verb for _, _, verb in granted} - {"get", "list", "watch"}
     # objects read by name only, never listed: the workflow-controller's ConfigMap, Knative's
-    # config-autoscaler
+    # config-autoscaler, the two CRDs the Profile controller needs
     named = {
         (group, resource, verb, name)
         for rule in role["rules"]
@@ -134,6 +135,9 @@ def test_the_shipped_role_grants_exactly_what_the_readers_read() -> None:
     assert named == {
         (CONFIGMAPS.group, CONFIGMAPS.plural, "get", CONTROLLER_CONFIGMAP),
         (CONFIGMAPS.group, CONFIGMAPS.plural, "get", CONFIG_AUTOSCALER),
+        # profile-controller-crashloop: the Profile and Istio AuthorizationPolicy CRDs, by name
+        (CRDS.group, CRDS.plural, "get", PROFILE_CRD),
+        (CRDS.group, CRDS.plural, "get", ISTIO_CRD),
     }
 
 

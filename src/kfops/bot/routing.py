@@ -22,7 +22,8 @@ For `stuck-pipeline` the target is a KFP run id (label `run_id`, a UUID) or an A
 `exported_workflow` / `workflow` together with the alert's `exported_namespace` / `namespace`.
 For `kserve-flapping` it is an InferenceService: `exported_inferenceservice` / `inferenceservice`
 (what the KfopsKServe* rules carry) together with `exported_namespace` / `namespace`, both RFC 1123
-labels (at most 63 characters), as "NAMESPACE/NAME".
+labels (at most 63 characters), as "NAMESPACE/NAME". `profile-controller-crashloop` takes no target
+label: it always examines the one Profile controller named in settings.
 
 A value must be a Kubernetes object name (RFC 1123 subdomain); an alert that names no valid
 target asks for the ladder's sweep (target None), which examines every unhealthy node.
@@ -114,6 +115,8 @@ def target_labels(ladder: Ladder) -> tuple[str, ...]:
         return ("run_id", "exported_workflow", "workflow")
     if name == "inferenceservice":
         return ("exported_inferenceservice", "inferenceservice")
+    if name == "controller":
+        return ()  # profile-controller-crashloop: one target, named in settings
     return (f"exported_{name}", name)
 
 
@@ -205,7 +208,13 @@ class Router:
         candidates = labels_for_target or target_labels(self._ladders[ladder_id])
         target, label = _target(labels, candidates)
         route = Route(ladder_id, target, rule, label)
-        where = f"{label}={target}" if target else f"no valid {'/'.join(candidates)} label: sweep"
+        where = (
+            f"{label}={target}"
+            if target
+            else f"no valid {'/'.join(candidates)} label: sweep"
+            if candidates
+            else "its one target, from settings"
+        )
         return Decision(route, f"rule {rule} → {ladder_id} ({where})")
 
 

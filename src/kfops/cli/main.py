@@ -233,6 +233,8 @@ def runbooks() -> None:
         target = (
             "NAMESPACE/NAME (or --namespace, --name)"
             if ladder.id == "kserve-flapping"
+            else "none (the Profile controller named in settings)"
+            if ladder.target_input == "controller"
             else f"--{ladder.target_input}"
         )
         typer.echo(f"{'':<32} target: {target}; alerts: {', '.join(ladder.alerts)}")
@@ -331,7 +333,8 @@ def diagnose(
     except UnknownLadder as exc:
         fail(str(exc))
     if node is not None and found.target_input != "node":
-        fail(f"--node does not apply to {found.id}; it takes --{found.target_input}")
+        takes = "no target" if found.target_input == "controller" else f"--{found.target_input}"
+        fail(f"--node does not apply to {found.id}; it takes {takes}")
     if node is not None and (len(node) > 253 or not DNS1123_SUBDOMAIN.match(node)):
         fail(f"'{node}' is not a valid node name (lowercase letters, digits, '-' and '.', at most 253)")
     if found.id == "kserve-flapping":

@@ -13,9 +13,16 @@ def ladders() -> tuple[Ladder, ...]:
     from kfops.runbooks.galera_migration_failure import LADDER as GALERA_MIGRATION_FAILURE
     from kfops.runbooks.gpu_node_down import LADDER as GPU_NODE_DOWN
     from kfops.runbooks.kserve_flapping import LADDER as KSERVE_FLAPPING
+    from kfops.runbooks.profile_controller_crashloop import LADDER as PROFILE_CONTROLLER_CRASHLOOP
     from kfops.runbooks.stuck_pipeline import LADDER as STUCK_PIPELINE
 
-    return (GPU_NODE_DOWN, STUCK_PIPELINE, KSERVE_FLAPPING, GALERA_MIGRATION_FAILURE)
+    return (
+        GPU_NODE_DOWN,
+        STUCK_PIPELINE,
+        KSERVE_FLAPPING,
+        GALERA_MIGRATION_FAILURE,
+        PROFILE_CONTROLLER_CRASHLOOP,
+    )
 
 
 def find(name: str) -> Ladder:

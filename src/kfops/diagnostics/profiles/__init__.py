@@ -1,0 +1,1 @@
+"""The Kubeflow Profile controller, its CRDs, the Profiles and what it reconciles (domain.md §4)."""
