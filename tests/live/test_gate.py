@@ -459,6 +459,7 @@ def test_the_shipped_remediation_role_grants_exactly_what_the_playbooks_use() ->
         ("batch", "jobs", "create"),
         ("apps", "deployments", "patch"),
         ("serving.kserve.io", "inferenceservices", "patch"),
+        ("kubeflow.org", "profiles", "patch"),
         ("", "events", "create"),
     }
     declared = {

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kfops.clients.errors import ReaderError
+from kfops.clients.errors import Conflict, ReaderError, TransientReadError
 from kfops.clients.protocols import KubeReader, KubeWriter
 from kfops.clients.resources import ResourceRef
 from kfops.model import Mode, Proposal, Risk
@@ -124,3 +125,30 @@ def run_step(writer: KubeWriter, step: Step, *, dry_run: bool) -> Any:
     if step.verb == "evict":
         return writer.evict(step.namespace or "", step.name, dry_run=dry_run)
     raise ValueError(f"unknown step verb {step.verb!r}")
+
+
+def send_at_version(writer: KubeWriter, step: Step, version: object, what: str) -> Outcome:
+    """Send a planned patch conditioned on `version`, the resourceVersion of the read the execution
+    re-checked: the API server refuses it (409) if `what` changed after that read, so nothing that
+    changed in between is overwritten."""
+    meta = {**(step.body.get("metadata") or {}), "resourceVersion": version}
+    sent = dataclasses.replace(step, body={**step.body, "metadata": meta})
+    try:
+        run_step(writer, sent, dry_run=False)
+    except Conflict as exc:
+        return Outcome(
+            False,
+            f"stopped at {step.command()}: {what} changed while executing ({exc.message}); "
+            "nothing was changed — request a new plan",
+        )
+    except TransientReadError as exc:
+        return Outcome(
+            False,
+            f"stopped at {step.command()}: {exc.headline}; the API server may have applied it before "
+            f"the answer was lost, so read {what} before trying again",
+        )
+    except ReaderError as exc:
+        return Outcome(False, f"stopped at {step.command()}: {exc.message}; nothing was changed")
+    return Outcome(
+        True, f"{what} patched: {step.description}", (f"{step.command()} (resourceVersion {version})",)
+    )

@@ -45,6 +45,7 @@ EVENT_OBJECTS: dict[str, tuple[str, str]] = {
     "job": ("batch/v1", "Job"),
     "deployment": ("apps/v1", "Deployment"),
     "inferenceservice": ("serving.kserve.io/v1beta1", "InferenceService"),
+    "profile": ("kubeflow.org/v1", "Profile"),
 }
 
 

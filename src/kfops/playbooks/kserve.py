@@ -29,17 +29,16 @@ rollout (the kserve-flapping ladder shows how it goes).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from kfops.clients.errors import Conflict, NotFound, ReaderError, TransientReadError
+from kfops.clients.errors import NotFound, ReaderError
 from kfops.clients.protocols import KubeWriter
 from kfops.clients.resources import INFERENCESERVICES
 from kfops.diagnostics.kube.quantity import parse_quantity
 from kfops.model import Proposal, Risk
-from kfops.playbooks.base import Context, Outcome, Playbook, Verification, run_step
+from kfops.playbooks.base import Context, Outcome, Playbook, Verification, send_at_version
 from kfops.playbooks.plan import Plan, PlanRefused, Step
 
 #: the Knative autoscaling target annotation; on the InferenceService it reaches the revision and
@@ -226,31 +225,7 @@ class _IsvcPatch(Playbook):
                 f"stopped before {step.command()}: {isvc.ref} changed since the plan (the patch would now be "
                 f"{json.dumps(fresh.body, sort_keys=True)}); nothing was changed — request a new plan",
             )
-        version = (raw.get("metadata") or {}).get("resourceVersion")
-        sent = dataclasses.replace(
-            step, body={**step.body, "metadata": {**step.body["metadata"], "resourceVersion": version}}
-        )
-        try:
-            run_step(writer, sent, dry_run=False)
-        except Conflict as exc:
-            return Outcome(
-                False,
-                f"stopped at {step.command()}: {isvc.ref} changed while executing ({exc.message}); "
-                "nothing was changed — request a new plan",
-            )
-        except TransientReadError as exc:
-            return Outcome(
-                False,
-                f"stopped at {step.command()}: {exc.headline}; the API server may have applied it before "
-                f"the answer was lost, so read {isvc.ref} before trying again",
-            )
-        except ReaderError as exc:
-            return Outcome(False, f"stopped at {step.command()}: {exc.message}; nothing was changed")
-        return Outcome(
-            True,
-            f"{isvc.ref} patched: {step.description}",
-            (f"{step.command()} (resourceVersion {version})",),
-        )
+        return send_at_version(writer, step, (raw.get("metadata") or {}).get("resourceVersion"), isvc.ref)
 
     def verify(self, ctx: Context, plan: Plan) -> Verification:
         isvc = _isvc(plan.proposal)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kfops.playbooks.base import Playbook
-from kfops.playbooks.deployments import RestartDeployment
+from kfops.playbooks.deployments import RestartDeployment, SetControllerImage, SetControllerResources
 from kfops.playbooks.galera import KillQuery
 from kfops.playbooks.gpu import RestartDevicePlugin
 from kfops.playbooks.jobs import RerunJob
@@ -11,6 +11,7 @@ from kfops.playbooks.kfp import RetryRun, TerminateRun
 from kfops.playbooks.kserve import RollbackCanary, SetMinReplicas, SetResources, SetScaleTarget
 from kfops.playbooks.node import Cordon, Drain, OutOfServiceTaint, Uncordon
 from kfops.playbooks.pods import DeleteStepPod
+from kfops.playbooks.profiles import RollbackProfile
 
 PLAYBOOKS: dict[str, Playbook] = {
     p.action: p
@@ -30,5 +31,8 @@ PLAYBOOKS: dict[str, Playbook] = {
         SetResources(),
         SetScaleTarget(),
         RollbackCanary(),
+        SetControllerImage(),
+        SetControllerResources(),
+        RollbackProfile(),
     )
 }
