@@ -8,11 +8,12 @@ error: the API server's 404 is exactly what the rung asks about.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from kfops.clients.errors import NotFound
-from kfops.clients.resources import CRDS
+from kfops.clients.errors import NotFound, ReaderError
+from kfops.clients.resources import CRDS, PROFILES, ResourceRef
 from kfops.diagnostics.context import ProbeContext, failure_evidence, kube_evidence
 from kfops.diagnostics.profiles.versions import ISTIO_CRD, PROFILE_CRD, version_key
 from kfops.model import Observed
@@ -96,3 +97,19 @@ def read_profile_crd(ctx: ProbeContext) -> Observed:
 
 def read_istio_crd(ctx: ProbeContext) -> Observed:
     return read_crd(ctx, ISTIO_CRD)
+
+
+def served_profiles(ctx: ProbeContext) -> ResourceRef:
+    """Profiles at a version the API serves: the CRD's storage version when it is served, else its
+    newest served one; kubeflow.org/v1 when the CRD cannot be read (the profile-crd rung says why).
+
+    Why: where the CRD serves only v1beta1 (a controller upgraded past its CRD), the API server
+    answers 404 to /apis/kubeflow.org/v1/profiles, and the Profiles are what the diagnosis is about.
+    The CRD read is the profile-crd probe's own (reads are shared), so this costs no request.
+    """
+    try:
+        crd = crd_facts(PROFILE_CRD, ctx.kube.get(CRDS, PROFILE_CRD).value)
+    except ReaderError:
+        return PROFILES
+    version = crd.storage if crd.serves(crd.storage) else (crd.served[-1] if crd.served else "")
+    return dataclasses.replace(PROFILES, version=version) if version else PROFILES

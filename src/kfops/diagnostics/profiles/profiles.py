@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kfops.clients.resources import PROFILES
 from kfops.diagnostics.context import ProbeContext, kube_evidence
 from kfops.diagnostics.kube.timefmt import parse_time
+from kfops.diagnostics.profiles.crds import served_profiles
 from kfops.diagnostics.profiles.versions import (
     KNOWN_SPEC_FIELDS,
     OWNER_FIELDS,
@@ -173,7 +173,7 @@ def newest_first(profiles: list[Profile]) -> list[Profile]:
 
 
 def read_profiles(ctx: ProbeContext) -> Observed:
-    fetched = ctx.kube.list(PROFILES)
+    fetched = ctx.kube.list(served_profiles(ctx))
     profiles = tuple(newest_first([profile_facts(p) for p in fetched.value]))
     odd = [p.name for p in profiles if p.unknown]
     said = f"{len(profiles)} Profiles" + (

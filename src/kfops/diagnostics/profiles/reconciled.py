@@ -14,11 +14,11 @@ from kfops.clients.errors import NotFound
 from kfops.clients.resources import (
     AUTHORIZATIONPOLICIES,
     NAMESPACES,
-    PROFILES,
     ROLEBINDINGS,
     ResourceRef,
 )
 from kfops.diagnostics.context import ProbeContext, kube_evidence
+from kfops.diagnostics.profiles.crds import served_profiles
 from kfops.diagnostics.profiles.profiles import Profile, profile_facts
 from kfops.model import Evidence, Observed, Source
 
@@ -76,7 +76,7 @@ class ReconciledObjects:
 
 
 def read_reconciled(ctx: ProbeContext) -> Observed:
-    fetched = ctx.kube.list(PROFILES)
+    fetched = ctx.kube.list(served_profiles(ctx))
     profiles: list[Profile] = [profile_facts(p) for p in fetched.value]
     profiles.sort(key=lambda p: p.created.isoformat() if p.created else "", reverse=True)
     chosen = profiles[:MAX_PROFILES]

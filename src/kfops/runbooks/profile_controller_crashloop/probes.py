@@ -52,10 +52,13 @@ ISTIO_CRD = Probe(
     "GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions/authorizationpolicies.security.istio.io",
     read_istio_crd,
 )
-PROFILES = Probe("profiles", "GET /apis/kubeflow.org/v1/profiles", read_profiles)
+PROFILES = Probe(
+    "profiles", "GET /apis/kubeflow.org/{the version the CRD serves, v1 by default}/profiles", read_profiles
+)
 RECONCILED = Probe(
     "reconciled-objects",
-    "GET /apis/kubeflow.org/v1/profiles, then per Profile (newest 50): /api/v1/namespaces/{profile}, "
+    "GET /apis/kubeflow.org/{served version}/profiles, then per Profile (newest 50): "
+    "/api/v1/namespaces/{profile}, "
     "rolebindings/namespaceAdmin and authorizationpolicies/ns-owner-access-istio in it",
     read_reconciled,
 )
