@@ -110,8 +110,10 @@ import yaml
 from kubernetes import client
 
 from kfops.clients.resources import (
+    AUTHORIZATIONPOLICIES,
     BACKUPS,
     CONFIGMAPS,
+    CRDS,
     DAEMONSETS,
     DEPLOYMENTS,
     ENDPOINTSLICES,
@@ -121,13 +123,16 @@ from kfops.clients.resources import (
     JOBS,
     LEASES,
     MARIADBS,
+    NAMESPACES,
     NODES,
     PODAUTOSCALERS,
     PODS,
     PROFILES,
     PVCS,
+    REPLICASETS,
     RESOURCEQUOTAS,
     REVISIONS,
+    ROLEBINDINGS,
     STORAGECLASSES,
     WORKFLOWS,
     ResourceRef,
@@ -135,6 +140,7 @@ from kfops.clients.resources import (
 from kfops.clients.snapshot.store import Entry, Fault, SnapshotStore
 
 from .controlplane import REPO_ROOT, FakeKubelet, node_status_endpoint_fields
+from .crds import CRD_DIR
 
 SERVER_OWNED_METADATA: Final = (
     "uid",
@@ -159,10 +165,13 @@ LOAD_ORDER: Final = (
     CONFIGMAPS,
     DAEMONSETS,
     DEPLOYMENTS,
+    REPLICASETS,
     JOBS,
     PVCS,
     PODS,
     ENDPOINTSLICES,
+    ROLEBINDINGS,
+    AUTHORIZATIONPOLICIES,
     WORKFLOWS,
     INFERENCESERVICES,
     REVISIONS,
@@ -180,6 +189,7 @@ WITH_STATUS: Final = (
     PODS,
     DAEMONSETS,
     DEPLOYMENTS,
+    REPLICASETS,
     JOBS,
     MARIADBS,
     BACKUPS,
@@ -192,7 +202,26 @@ WITH_STATUS: Final = (
     RESOURCEQUOTAS,
 )
 #: Kinds served only when their CRD is installed: a purge skips them when it is not.
-CUSTOM: Final = (MARIADBS, BACKUPS, WORKFLOWS, PROFILES, INFERENCESERVICES, REVISIONS, PODAUTOSCALERS)
+CUSTOM: Final = (
+    MARIADBS,
+    BACKUPS,
+    WORKFLOWS,
+    PROFILES,
+    INFERENCESERVICES,
+    REVISIONS,
+    PODAUTOSCALERS,
+    AUTHORIZATIONPOLICIES,
+)
+#: CRDs a ladder reads by name (profile-controller-crashloop): in a scenario that holds any
+#: CustomResourceDefinition the snapshot is the truth for these (replaced, or deleted when absent);
+#: every purge puts back the canonical tests/live/crds version.
+SCENARIO_CRDS: Final = {
+    "profiles.kubeflow.org": CRD_DIR / "kubeflow.org_profiles.yaml",
+    "authorizationpolicies.security.istio.io": CRD_DIR / "security.istio.io_authorizationpolicies.yaml",
+}
+CRD_TIMEOUT_S: Final = 30.0
+#: Kinds a load writes outside LOAD_ORDER: Namespaces first (with their metadata), CRDs before all.
+SPECIAL: Final = (NAMESPACES, CRDS)
 #: Namespaces whose ConfigMaps the API server itself may own: the purge leaves them alone.
 SYSTEM_NAMESPACES: Final = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 #: Label of an EndpointSlice's Service; the API server's own ("kubernetes") is kept.
@@ -350,8 +379,9 @@ def _namespaces_of(items: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def _purged(ref: ResourceRef, item: Mapping[str, Any]) -> bool:
-    """Whether the purge removes this object (ConfigMaps of the kube-* namespaces stay)."""
-    return not (ref is CONFIGMAPS and item["metadata"].get("namespace") in SYSTEM_NAMESPACES)
+    """Whether the purge removes this object (ConfigMaps and RoleBindings of the kube-* namespaces
+    stay: the API server's bootstrap owns them)."""
+    return not (ref in (CONFIGMAPS, ROLEBINDINGS) and item["metadata"].get("namespace") in SYSTEM_NAMESPACES)
 
 
 def _purge_kind(rest: Rest, ref: ResourceRef, query: Sequence[tuple[str, str]]) -> None:
@@ -407,6 +437,7 @@ def _purge_plan(rest: Rest) -> tuple[tuple[ResourceRef, tuple[tuple[str, str], .
         (EVENTS, ()),
         (DAEMONSETS, ()),
         (DEPLOYMENTS, ()),
+        (REPLICASETS, ()),
         (JOBS, ()),
         (HPAS, ()),
         (LEASES, keep_apiserver),
@@ -414,6 +445,7 @@ def _purge_plan(rest: Rest) -> tuple[tuple[ResourceRef, tuple[tuple[str, str], .
         (STORAGECLASSES, ()),
         (ENDPOINTSLICES, (("labelSelector", f"{SERVICE_NAME_LABEL}!=kubernetes"),)),
         (CONFIGMAPS, ()),
+        (ROLEBINDINGS, ()),
     )
     return builtin + tuple((ref, ()) for ref in CUSTOM if _served(rest, ref))
 
@@ -437,6 +469,201 @@ def purge(api: client.ApiClient) -> None:
         if time.monotonic() > deadline:
             raise LoadError(f"purge left objects behind: {', '.join(leftovers[:10])}")
         time.sleep(0.1)
+    restore_crds(rest)
+
+
+# --------------------------------------------------------------------------- CRDs a scenario varies
+
+CRD_PATH: Final = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+#: Annotation on a CRD the loader wrote from a snapshot: the next purge puts the canonical one back.
+SCENARIO_CRD_MARK: Final = "kfops.test/from-scenario"
+
+
+def _crd_body(crd: Mapping[str, Any], *, from_scenario: bool = False) -> dict[str, Any]:
+    """A CRD as a client sends it: metadata name/labels/annotations and the spec, nothing server-owned."""
+    metadata = crd.get("metadata") or {}
+    kept = {k: metadata[k] for k in ("name", "labels", "annotations") if metadata.get(k)}
+    if from_scenario:
+        kept["annotations"] = {**(kept.get("annotations") or {}), SCENARIO_CRD_MARK: "true"}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": kept,
+        "spec": crd["spec"],
+    }
+
+
+def _versions(crd: Mapping[str, Any]) -> list[tuple[str, bool, bool]]:
+    return [(str(v["name"]), bool(v.get("served")), bool(v.get("storage"))) for v in crd["spec"]["versions"]]
+
+
+def _installed(rest: Rest, name: str) -> dict[str, Any] | None:
+    try:
+        return rest.request("GET", f"{CRD_PATH}/{name}")
+    except ApiError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def _delete_crd(rest: Rest, name: str) -> None:
+    """Delete a CRD and wait until it is gone (the API server's own finalizer removes its objects)."""
+    rest.delete(f"{CRD_PATH}/{name}", missing_ok=True)
+    deadline = time.monotonic() + CRD_TIMEOUT_S
+    while _installed(rest, name) is not None:
+        if time.monotonic() > deadline:
+            raise LoadError(f"CRD {name} still present {CRD_TIMEOUT_S:g} s after its deletion")
+        time.sleep(0.1)
+
+
+def _await_established(rest: Rest, name: str, versions: Sequence[str]) -> None:
+    """Until the CRD is Established and discovery serves exactly its served versions."""
+    deadline = time.monotonic() + CRD_TIMEOUT_S
+    while True:
+        crd = _installed(rest, name) or {}
+        conditions = (crd.get("status") or {}).get("conditions") or []
+        established = any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+        group, plural = (
+            crd.get("spec", {}).get("group", ""),
+            crd.get("spec", {}).get("names", {}).get("plural", ""),
+        )
+        serving = established and all(_serves(rest, group, version, plural) for version in versions)
+        if serving:
+            return
+        if time.monotonic() > deadline:
+            raise LoadError(f"CRD {name} not Established/serving {list(versions)} after {CRD_TIMEOUT_S:g} s")
+        time.sleep(0.1)
+
+
+def _serves(rest: Rest, group: str, version: str, plural: str) -> bool:
+    try:
+        rest.request("GET", f"/apis/{group}/{version}/{plural}", query=(("limit", "1"),))
+    except ApiError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def put_crd(rest: Rest, crd: Mapping[str, Any], *, from_scenario: bool = False) -> None:
+    """Make the installed CRD exactly ``crd``: versions (served/storage), then ``status.storedVersions``.
+
+    The CRD is recreated when its versions differ (the API server refuses to drop a version that
+    ``status.storedVersions`` still lists, which is the very hazard a scenario may show), and
+    storedVersions is then written through the status subresource.
+    """
+    name = str(crd["metadata"]["name"])
+    body = _crd_body(crd, from_scenario=from_scenario)
+    current = _installed(rest, name)
+    if current is not None:
+        _delete_crd(rest, name)
+        current = None
+    if current is None:
+        rest.create(CRD_PATH, body)
+    served = [version for version, serving, _ in _versions(body) if serving]
+    _await_established(rest, name, served)
+    stored = (crd.get("status") or {}).get("storedVersions")
+    if stored:
+        rest.merge_patch(f"{CRD_PATH}/{name}/status", {"status": {"storedVersions": list(stored)}})
+
+
+def _canonical(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(SCENARIO_CRDS[name].read_text(encoding="utf-8"))
+    return loaded
+
+
+def restore_crds(rest: Rest) -> None:
+    """Put back the canonical tests/live/crds version of every CRD a scenario may vary; idempotent and
+    cheap when nothing changed (only the profile-controller-crashloop scenarios change them)."""
+    for name in SCENARIO_CRDS:
+        canonical = _canonical(name)
+        current = _installed(rest, name)
+        stored = [v for v, _, storage in _versions(canonical) if storage]
+        annotations = ((current or {}).get("metadata") or {}).get("annotations") or {}
+        if (
+            current is not None
+            and SCENARIO_CRD_MARK not in annotations
+            and _versions(current) == _versions(canonical)
+            and (current.get("status") or {}).get("storedVersions") == stored
+        ):
+            continue
+        put_crd(rest, {**canonical, "status": {"storedVersions": stored}})
+
+
+def sync_crds(rest: Rest, store: SnapshotStore) -> None:
+    """A scenario holding CustomResourceDefinitions: its version of each name-read CRD, or none."""
+    snapshot = {entry.name: entry.obj for entry in store.entries(CRDS.group, CRDS.kind)}
+    if not snapshot:
+        return
+    unknown = sorted(set(snapshot) - set(SCENARIO_CRDS))
+    if unknown:
+        raise LoadError(
+            f"{store.root}: the loader varies only the CRDs {sorted(SCENARIO_CRDS)}, not {unknown}"
+        )
+    for name in SCENARIO_CRDS:
+        if name in snapshot:
+            put_crd(rest, snapshot[name], from_scenario=True)
+        else:
+            _delete_crd(rest, name)
+
+
+# --------------------------------------------------------------------------- namespaces
+
+
+def _namespace_exists(rest: Rest, name: str) -> dict[str, Any] | None:
+    try:
+        return rest.request("GET", NAMESPACES.path(name=name))
+    except ApiError as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def remove_namespace(rest: Rest, name: str) -> None:
+    """Delete a namespace for good. Without the namespace controller it would stay Terminating: the
+    loader empties its ``spec.finalizers`` through the finalize subresource, which lets the API
+    server drop it (objects still stored in it would reappear with a namespace of the same name, so
+    only namespaces the purge has emptied of every kind a ladder reads are removed)."""
+    if _namespace_exists(rest, name) is None:
+        return
+    rest.delete(NAMESPACES.path(name=name), missing_ok=True)
+    current = _namespace_exists(rest, name)
+    if current is not None:
+        rest.request("PUT", NAMESPACES.path(name=name) + "/finalize", {**current, "spec": {"finalizers": []}})
+    deadline = time.monotonic() + PURGE_TIMEOUT_S
+    while _namespace_exists(rest, name) is not None:
+        if time.monotonic() > deadline:
+            raise LoadError(f"namespace {name} is still there after its deletion and finalization")
+        time.sleep(0.1)
+
+
+def write_namespaces(rest: Rest, store: SnapshotStore, delta: timedelta) -> None:
+    """The snapshot's Namespace objects with their labels, annotations and ownerReferences (created,
+    or an existing one's metadata replaced); and the namespace of every Profile the snapshot has
+    without one removed, since a ladder reads "this Profile has no namespace" from its absence."""
+    declared = {entry.name for entry in store.entries(NAMESPACES.group, NAMESPACES.kind)}
+    for entry in store.entries(NAMESPACES.group, NAMESPACES.kind):
+        body = _prepared(entry.obj, delta)
+        body.pop("status", None)
+        metadata = body["metadata"]
+        current = _namespace_exists(rest, entry.name)
+        if current is None:
+            rest.create(NAMESPACES.path(), body)
+            continue
+        old = current["metadata"]
+        patch: dict[str, Any] = {}
+        for key in ("labels", "annotations"):
+            wanted = dict(metadata.get(key) or {})
+            if key == "labels":  # the API server's own label
+                wanted.setdefault("kubernetes.io/metadata.name", entry.name)
+            patch[key] = {**{k: None for k in (old.get(key) or {}) if k not in wanted}, **wanted}
+        patch["ownerReferences"] = metadata.get("ownerReferences")
+        rest.merge_patch(NAMESPACES.path(name=entry.name), {"metadata": patch})
+    for entry in store.entries(PROFILES.group, PROFILES.kind):
+        if entry.name not in declared and store.entries(NAMESPACES.group, NAMESPACES.kind):
+            remove_namespace(rest, entry.name)
 
 
 # --------------------------------------------------------------------------- load
@@ -490,13 +717,14 @@ def _job_body(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "spec": spec}
 
 
-def _create_with_status(rest: Rest, ref: ResourceRef, body: dict[str, Any]) -> None:
+def _create_with_status(rest: Rest, ref: ResourceRef, body: dict[str, Any], path: str | None = None) -> None:
     """Create, then write status through the status subresource (create ignores it)."""
     status = body.pop("status", None)
     namespace, name = body["metadata"].get("namespace"), body["metadata"]["name"]
-    rest.create(ref.path(namespace), body)
+    collection = path or ref.path(namespace)
+    rest.create(collection, body)
     if status:
-        rest.merge_patch(ref.path(namespace, name) + "/status", {"status": status})
+        rest.merge_patch(f"{collection}/{name}/status", {"status": status})
 
 
 def _check_deletable(entry: Entry) -> None:
@@ -520,6 +748,25 @@ def _delete_gracefully(rest: Rest, entry: Entry, deletion: datetime, delta: time
     rest.delete(PODS.path(entry.namespace, entry.name), (("gracePeriodSeconds", str(grace)),))
 
 
+def _object_path(ref: ResourceRef, body: Mapping[str, Any]) -> str:
+    """Where to create an object: at its own apiVersion for a custom resource (a Profile the CRD
+    serves only as kubeflow.org/v1beta1 is written there), else at the ref's."""
+    namespace = (body.get("metadata") or {}).get("namespace")
+    api_version = str(body.get("apiVersion") or "")
+    if ref not in CUSTOM or api_version == ref.api_version:
+        return ref.path(namespace)
+    base = f"/apis/{api_version}"
+    return f"{base}/namespaces/{namespace}/{ref.plural}" if ref.namespaced else f"{base}/{ref.plural}"
+
+
+def _write_managed_fields(rest: Rest, path: str, managed: Any) -> None:
+    """Put the snapshot's managedFields back (times already shifted). The API server keeps a
+    request's managedFields when they are non-empty and differ from the stored ones, and a patch
+    that changes nothing else adds no entry of its own."""
+    if managed:
+        rest.merge_patch(path, {"metadata": {"managedFields": managed}})
+
+
 def _write_objects(rest: Rest, store: SnapshotStore, kubelet: FakeKubelet, delta: timedelta) -> None:
     for ref in LOAD_ORDER:
         for entry in store.entries(ref.group, ref.kind):
@@ -529,9 +776,12 @@ def _write_objects(rest: Rest, store: SnapshotStore, kubelet: FakeKubelet, delta
             elif ref is JOBS:
                 _create_with_status(rest, ref, _job_body(body))
             elif ref in WITH_STATUS:
-                _create_with_status(rest, ref, body)
+                _create_with_status(rest, ref, body, _object_path(ref, body))
             else:
-                rest.create(ref.path(entry.namespace), body)
+                rest.create(_object_path(ref, body), body)
+            if ref is PROFILES:
+                managed = shift_times((entry.obj.get("metadata") or {}).get("managedFields"), delta)
+                _write_managed_fields(rest, _object_path(ref, body) + f"/{entry.name}", managed)
     for entry in store.entries(PODS.group, PODS.kind):
         deletion = _deletion(entry)
         if deletion is not None:
@@ -539,7 +789,7 @@ def _write_objects(rest: Rest, store: SnapshotStore, kubelet: FakeKubelet, delta
 
 
 def _check_kinds(store: SnapshotStore) -> None:
-    known = {(ref.group, ref.kind) for ref in LOAD_ORDER}
+    known = {(ref.group, ref.kind) for ref in (*LOAD_ORDER, *SPECIAL)}
     unknown = sorted(
         f"{group}/{kind}".lstrip("/") for group, kind in store.objects if (group, kind) not in known
     )
@@ -582,8 +832,12 @@ def load_scenario(api_client: client.ApiClient, kubelet: FakeKubelet, snapshot_d
     _check_kinds(store)
     purge(api_client)
     rest = Rest(api_client)
+    sync_crds(rest, store)
     for ref in CUSTOM:
-        if store.entries(ref.group, ref.kind) and not _served(rest, ref):
+        versions = {
+            str(e.obj.get("apiVersion")).rpartition("/")[2] for e in store.entries(ref.group, ref.kind)
+        }
+        if any(not _serves(rest, ref.group, version, ref.plural) for version in versions):
             raise LoadError(
                 f"{store.root} has {ref.kind} objects but the API server does not serve "
                 f"{ref.qualified}: install tests/live/crds first (crds.install_crds)"
@@ -592,6 +846,7 @@ def load_scenario(api_client: client.ApiClient, kubelet: FakeKubelet, snapshot_d
     namespaces = {
         entry.namespace for entries in store.objects.values() for entry in entries if entry.namespace
     }
+    write_namespaces(rest, store, delta)
     _ensure_namespaces(rest, namespaces)
     _write_objects(rest, store, kubelet, delta)
     register_logs(store, kubelet)

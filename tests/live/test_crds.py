@@ -174,6 +174,13 @@ EXPECTED: dict[str, tuple[str, set[str], str, list[str] | None, list[str] | None
     "workflows.argoproj.io": ("Namespaced", {"v1alpha1"}, "v1alpha1", ["wf"], None),
     "workflowtaskresults.argoproj.io": ("Namespaced", {"v1alpha1"}, "v1alpha1", None, None),
     "profiles.kubeflow.org": ("Cluster", {"v1", "v1beta1"}, "v1", None, None),
+    "authorizationpolicies.security.istio.io": (
+        "Namespaced",
+        {"v1", "v1beta1"},
+        "v1",
+        ["ap"],
+        ["istio-io", "security-istio-io"],
+    ),
     "pytorchjobs.kubeflow.org": ("Namespaced", {"v1"}, "v1", None, None),
     "tfjobs.kubeflow.org": ("Namespaced", {"v1"}, "v1", None, None),
     "notebooks.kubeflow.org": ("Namespaced", {"v1", "v1beta1"}, "v1", None, None),

@@ -37,7 +37,13 @@ def assert_matches(diagnoses: list[Diagnosis], case: Case) -> None:
 
 @pytest.mark.parametrize(
     ("ladder", "least"),
-    [("gpu-node-down", 8), ("galera-migration-failure", 10), ("stuck-pipeline", 10), ("kserve-flapping", 10)],
+    [
+        ("gpu-node-down", 8),
+        ("galera-migration-failure", 10),
+        ("stuck-pipeline", 10),
+        ("kserve-flapping", 10),
+        ("profile-controller-crashloop", 8),
+    ],
 )
 def test_there_are_enough_scenarios(ladder: str, least: int) -> None:
     mine = [c for c in CASES if c.ladder == ladder]
