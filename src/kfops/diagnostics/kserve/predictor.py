@@ -29,6 +29,7 @@ from kfops.diagnostics.kube.events import EventFacts, event_facts
 from kfops.diagnostics.kube.nodes import NodeFacts, node_facts
 from kfops.diagnostics.kube.pods import ContainerState, PodFacts, pod_facts
 from kfops.diagnostics.kube.timefmt import age, minutes_between, parse_time
+from kfops.diagnostics.wording import counted
 from kfops.model import Evidence, Observed
 
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
@@ -352,11 +353,6 @@ class OomKill:
     def describe(self, now: datetime) -> str:
         when = f" {age(self.finished, now)} ago" if self.finished else ""
         return f"{self.pod}/{self.container} {self.reason or 'killed'} (exit {self.exit_code}){when}"
-
-
-def counted(n: int, noun: str, many: str | None = None) -> str:
-    """ "1 pod", "2 pods": a count with its noun in the right number."""
-    return f"{n} {noun if n == 1 else many or noun + 's'}"
 
 
 def oom_said(predictor: Predictor, kills: tuple[OomKill, ...]) -> str:

@@ -9,7 +9,6 @@ from kfops.diagnostics.kserve.predictor import (
     PROBE_DEFAULTS,
     PredictorPod,
     ProbeSpec,
-    counted,
     crashloops,
     evictions,
     image_pulls,
@@ -24,6 +23,7 @@ from kfops.diagnostics.kserve.predictor import (
 )
 from kfops.diagnostics.kube.quantity import memory_for_humans, parse_quantity
 from kfops.diagnostics.kube.timefmt import age
+from kfops.diagnostics.wording import counted
 from kfops.model import Branch, Facts, Rung, Status
 from kfops.runbooks.kserve_flapping.probes import (
     ISVC,

@@ -8,10 +8,10 @@ from datetime import timedelta
 from kfops.diagnostics.kserve.isvc import deployment_mode
 from kfops.diagnostics.kserve.knative import Revision, Revisions
 from kfops.diagnostics.kserve.metrics import ColdStarts, PromAbsent, ReadyFlaps
-from kfops.diagnostics.kserve.predictor import counted
 from kfops.diagnostics.kserve.sweep import MAX_EXAMINED, Candidate, ColdStartStorms, Flapping, candidates
 from kfops.diagnostics.kube.timefmt import age
 from kfops.diagnostics.prometheus.kserve_queries import READY_METRIC
+from kfops.diagnostics.wording import counted
 from kfops.model import Branch, Facts, Rung, Status
 from kfops.runbooks.kserve_flapping.probes import (
     AUTOSCALER,

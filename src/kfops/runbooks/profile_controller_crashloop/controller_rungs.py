@@ -8,6 +8,7 @@ from datetime import timedelta
 from kfops.diagnostics.kube.timefmt import age
 from kfops.diagnostics.profiles.controller import Container, ContainerLog, image_pulls, oom_kills
 from kfops.diagnostics.profiles.logs import CLASSES
+from kfops.diagnostics.wording import counted
 from kfops.model import Branch, Facts, Rung, Status
 from kfops.runbooks.profile_controller_crashloop.probes import (
     CONTROLLER,
@@ -127,7 +128,7 @@ def _restart_say(f: Facts) -> str:
 def _healthy_say(f: Facts) -> str:
     c = controller_of(f)
     parts = [f"{x.name} {x.image} running, ready={str(x.ready).lower()}" for x in _containers(f)]
-    return f"{c.ref}: {len(c.running())} pod(s) Running; " + "; ".join(parts)
+    return f"{c.ref}: {counted(len(c.running()), 'pod')} Running; " + "; ".join(parts)
 
 
 CONTROLLER_PODS = Rung(
@@ -229,7 +230,7 @@ def _crashed(f: Facts) -> bool:
 def _no_log_say(f: Facts) -> str:
     logs = logs_of(f).logs
     parts = [f"{log.which}: {log.error or 'empty'}" for log in logs]
-    return "no readable log of the crashed container(s): " + "; ".join(parts)
+    return "no readable log of a crashed container: " + "; ".join(parts)
 
 
 def _unclassified_say(f: Facts) -> str:
@@ -365,6 +366,9 @@ CONTROLLER_PROBES = Rung(
         Status.OK,
         "no probe failure events",
         lambda f: True,
-        lambda f: f"no Unhealthy or Killing events about the {len(controller_of(f).pods)} controller pod(s)",
+        lambda f: (
+            "no Unhealthy or Killing events about the controller's "
+            f"{counted(len(controller_of(f).pods), 'pod')}"
+        ),
     ),
 )

@@ -19,6 +19,7 @@ from kfops.diagnostics.profiles.versions import (
     short_version,
     watched_version,
 )
+from kfops.diagnostics.wording import counted
 from kfops.model import Branch, Facts, Rung, Status
 from kfops.runbooks.profile_controller_crashloop.probes import (
     CONTROLLER,
@@ -301,7 +302,7 @@ RECENT_PROFILES = Rung(
             "Profiles changed within profile_change_window_h, all with fields the controller knows",
             lambda f: bool(_recent(f)),
             lambda f: (
-                f"{len(_recent(f))} Profile(s) changed in the last "
+                f"{counted(len(_recent(f)), 'Profile')} changed in the last "
                 f"{settings_of(f).profile_change_window_h:g}h "
                 f"({', '.join(p.name for p in _recent(f)[:5])}), every field known to the controller"
             ),
@@ -337,12 +338,12 @@ def _damage_say(f: Facts) -> str:
     parts = []
     no_ns = [x.profile for x in r.no_namespace()]
     if no_ns:
-        parts.append(f"{len(no_ns)} Profile(s) have no namespace: {_listed(no_ns)}")
+        parts.append(f"{counted(len(no_ns), 'Profile')} without a namespace: {_listed(no_ns)}")
     partial = [x for x in r.incomplete() if x.namespace]
     for what in (f"RoleBinding {ROLEBINDING}", f"AuthorizationPolicy {AUTHORIZATIONPOLICY}"):
         lacking = [x.profile for x in partial if what in x.missing]
         if lacking:
-            parts.append(f"{len(lacking)} namespace(s) lack {what}: {_listed(lacking)}")
+            parts.append(f"{counted(len(lacking), 'namespace')} without {what}: {_listed(lacking)}")
     return (
         "; ".join(parts)
         + "; their users see 'Unable to contact Profile Controller' or no namespace in the dashboard"
@@ -388,7 +389,8 @@ RECONCILED_OBJECTS = Rung(
         "every Profile has its namespace, RoleBinding and AuthorizationPolicy",
         lambda f: True,
         lambda f: (
-            f"{reconciled_of(f).checked} Profile(s): each has its namespace, RoleBinding {ROLEBINDING} and "
+            f"{counted(reconciled_of(f).checked, 'Profile')}: each has its namespace, "
+            f"RoleBinding {ROLEBINDING} and "
             f"AuthorizationPolicy {AUTHORIZATIONPOLICY}{_capped(f)}"
         ),
     ),
