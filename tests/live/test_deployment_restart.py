@@ -268,7 +268,7 @@ def test_the_patch_itself_refuses_a_recreated_deployment(
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("gone", "Deployment {ns}/{name} no longer exists"),
+        ("gone", "Deployment {ns}/{name} no longer exists (deleted since the diagnosis)"),
         ("paused", "Deployment {ns}/{name} is paused: resume it first (kubectl rollout resume)"),
         ("scaled-to-zero", "Deployment {ns}/{name} is scaled to 0 replicas: a restart starts nothing"),
         (

@@ -340,7 +340,7 @@ def test_missing_or_malformed_parameters_are_named(people: People, custom: Any, 
         ),
         (
             _resources(namespace, uid, memory_limit="lots"),
-            "kserve.set-resources needs memory_limit as a Kubernetes quantity (e.g. 6Gi), not 'lots'",
+            "kserve.set-resources needs memory_limit as a Kubernetes quantity (e.g. 512Mi), not 'lots'",
         ),
         (
             _resources(namespace, uid, memory_request="8Gi"),

@@ -631,7 +631,7 @@ def test_set_image_changed_after_approval_is_refused_and_nothing_written(
             f"[manager].image went from {OLD} to {NEW}; diagnose again",
         ),
         ("already", "Deployment {ns}/" + DEPLOYMENT + f" already runs {NEW} in manager: nothing to change"),
-        ("gone", "Deployment {ns}/" + DEPLOYMENT + " no longer exists"),
+        ("gone", "Deployment {ns}/" + DEPLOYMENT + " no longer exists (deleted since the diagnosis)"),
         (
             "recreated",
             "Deployment {ns}/" + DEPLOYMENT + " is not the one diagnosed (uid {uid}, not {stale}): "

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from kfops.clients.errors import Conflict, ReaderError, TransientReadError
+from kfops.clients.errors import Conflict, NotFound, ReaderError, TransientReadError
 from kfops.clients.protocols import KubeReader, KubeWriter
 from kfops.clients.resources import ResourceRef
+from kfops.diagnostics.kube.quantity import parse_quantity
 from kfops.model import Mode, Proposal, Risk
 from kfops.playbooks.plan import Plan, PlanRefused, Step
 from kfops.settings import Settings
@@ -152,3 +153,35 @@ def send_at_version(writer: KubeWriter, step: Step, version: object, what: str) 
     return Outcome(
         True, f"{what} patched: {step.description}", (f"{step.command()} (resourceVersion {version})",)
     )
+
+
+def read_diagnosed_object(
+    ctx: Context, ref: ResourceRef, name: str, namespace: str | None, uid: str, what: str
+) -> dict[str, Any]:
+    """The object now, if it is still the one diagnosed: it exists, has the diagnosed uid (not
+    re-created under the same name) and is not being deleted; else PlanRefused saying which.
+    `what` names it in the refusal ("InferenceService team-a/iris")."""
+    try:
+        raw: dict[str, Any] = ctx.reader.get(ref, name, namespace).value
+    except NotFound as exc:
+        raise PlanRefused(f"{what} no longer exists (deleted since the diagnosis)") from exc
+    meta = raw.get("metadata") or {}
+    if meta.get("uid") != uid:
+        raise PlanRefused(
+            f"{what} is not the one diagnosed (uid {meta.get('uid')}, not {uid}): "
+            "it was re-created since; diagnose again"
+        )
+    if meta.get("deletionTimestamp"):
+        raise PlanRefused(f"{what} is being deleted (since {meta['deletionTimestamp']})")
+    return raw
+
+
+def memory_param(proposal: Proposal, key: str) -> str:
+    """A proposal's memory parameter, refused unless it is a positive Kubernetes quantity."""
+    value = str(proposal.params.get(key) or "")
+    amount = parse_quantity(value)
+    if amount is None or amount <= 0:
+        raise PlanRefused(
+            f"{proposal.action} needs {key} as a Kubernetes quantity (e.g. 512Mi), not {value!r}"
+        )
+    return value

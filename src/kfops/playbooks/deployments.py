@@ -44,7 +44,16 @@ from kfops.clients.protocols import KubeWriter
 from kfops.clients.resources import DEPLOYMENTS
 from kfops.diagnostics.kube.quantity import parse_quantity
 from kfops.model import Proposal, Risk
-from kfops.playbooks.base import Context, Outcome, Playbook, Verification, run_step, send_at_version
+from kfops.playbooks.base import (
+    Context,
+    Outcome,
+    Playbook,
+    Verification,
+    memory_param,
+    read_diagnosed_object,
+    run_step,
+    send_at_version,
+)
 from kfops.playbooks.plan import Plan, PlanRefused, Step
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -117,21 +126,10 @@ def rollout(raw: dict[str, Any]) -> tuple[bool, str]:
 
 def read_diagnosed(ctx: Context, namespace: str, name: str, uid: str) -> dict[str, Any]:
     """The Deployment now, if it is still the diagnosed one (same uid), not being deleted nor paused."""
-    ref = f"{namespace}/{name}"
-    try:
-        raw: dict[str, Any] = ctx.reader.get(DEPLOYMENTS, name, namespace).value
-    except NotFound as exc:
-        raise PlanRefused(f"Deployment {ref} no longer exists") from exc
-    meta, spec = raw.get("metadata") or {}, raw.get("spec") or {}
-    if meta.get("uid") != uid:
-        raise PlanRefused(
-            f"Deployment {ref} is not the one diagnosed (uid {meta.get('uid')}, not {uid}): "
-            "it was re-created since; diagnose again"
-        )
-    if meta.get("deletionTimestamp"):
-        raise PlanRefused(f"Deployment {ref} is being deleted")
-    if spec.get("paused"):
-        raise PlanRefused(f"Deployment {ref} is paused: resume it first (kubectl rollout resume)")
+    ref = f"Deployment {namespace}/{name}"
+    raw = read_diagnosed_object(ctx, DEPLOYMENTS, name, namespace, uid, ref)
+    if (raw.get("spec") or {}).get("paused"):
+        raise PlanRefused(f"{ref} is paused: resume it first (kubectl rollout resume)")
     return raw
 
 
@@ -452,16 +450,6 @@ class SetControllerImage(_ControllerPatch):
         return now == wanted, seen + ("" if now == wanted else f", not {wanted}")
 
 
-def _memory(proposal: Proposal, key: str) -> str:
-    value = str(proposal.params.get(key) or "")
-    amount = parse_quantity(value)
-    if amount is None or amount <= 0:
-        raise PlanRefused(
-            f"{proposal.action} needs {key} as a Kubernetes quantity (e.g. 512Mi), not {value!r}"
-        )
-    return value
-
-
 class SetControllerResources(_ControllerPatch):
     """One container's memory request and limit of the Profile controller (OOMKilled)."""
 
@@ -470,7 +458,7 @@ class SetControllerResources(_ControllerPatch):
     required, nullable = ("memory_limit", "memory_request"), ("current_limit", "current_request")
 
     def validate(self, proposal: Proposal) -> None:
-        request, limit = _memory(proposal, "memory_request"), _memory(proposal, "memory_limit")
+        request, limit = memory_param(proposal, "memory_request"), memory_param(proposal, "memory_limit")
         if (parse_quantity(request) or 0) > (parse_quantity(limit) or 0):
             raise PlanRefused(
                 f"{proposal.action}: memory_request {request} is above memory_limit {limit}; "

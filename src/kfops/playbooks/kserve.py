@@ -38,7 +38,15 @@ from kfops.clients.protocols import KubeWriter
 from kfops.clients.resources import INFERENCESERVICES
 from kfops.diagnostics.kube.quantity import parse_quantity
 from kfops.model import Proposal, Risk
-from kfops.playbooks.base import Context, Outcome, Playbook, Verification, send_at_version
+from kfops.playbooks.base import (
+    Context,
+    Outcome,
+    Playbook,
+    Verification,
+    memory_param,
+    read_diagnosed_object,
+    send_at_version,
+)
 from kfops.playbooks.plan import Plan, PlanRefused, Step
 
 #: the Knative autoscaling target annotation; on the InferenceService it reaches the revision and
@@ -107,20 +115,8 @@ def _int(proposal: Proposal, key: str, *, minimum: int, nullable: bool = False) 
 
 
 def _read(ctx: Context, isvc: Isvc) -> dict[str, Any]:
-    """The InferenceService now, if it is still the diagnosed one."""
-    try:
-        raw: dict[str, Any] = ctx.reader.get(INFERENCESERVICES, isvc.name, isvc.namespace).value
-    except NotFound as exc:
-        raise PlanRefused(f"{isvc.ref} no longer exists (deleted since the diagnosis)") from exc
-    meta = raw.get("metadata") or {}
-    if meta.get("uid") != isvc.uid:
-        raise PlanRefused(
-            f"{isvc.ref} is not the one diagnosed (uid {meta.get('uid')}, not {isvc.uid}): "
-            "it was re-created since; diagnose again"
-        )
-    if meta.get("deletionTimestamp"):
-        raise PlanRefused(f"{isvc.ref} is being deleted (since {meta['deletionTimestamp']})")
-    return raw
+    """The InferenceService now, if it is still the one diagnosed."""
+    return read_diagnosed_object(ctx, INFERENCESERVICES, isvc.name, isvc.namespace, isvc.uid, isvc.ref)
 
 
 def _predictor(isvc: Isvc, raw: dict[str, Any]) -> dict[str, Any]:
@@ -287,14 +283,6 @@ class SetMinReplicas(_IsvcPatch):
         )
 
 
-def _memory(proposal: Proposal, key: str) -> str:
-    value = str(proposal.params.get(key) or "")
-    amount = parse_quantity(value)
-    if amount is None or amount <= 0:
-        raise PlanRefused(f"{proposal.action} needs {key} as a Kubernetes quantity (e.g. 6Gi), not {value!r}")
-    return value
-
-
 def _same_quantity(a: object, b: object) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -310,7 +298,7 @@ class SetResources(_IsvcPatch):
     required, nullable = ("memory_request", "memory_limit"), ("current_request", "current_limit")
 
     def validate(self, proposal: Proposal) -> None:
-        request, limit = _memory(proposal, "memory_request"), _memory(proposal, "memory_limit")
+        request, limit = memory_param(proposal, "memory_request"), memory_param(proposal, "memory_limit")
         if (parse_quantity(request) or 0) > (parse_quantity(limit) or 0):
             raise PlanRefused(
                 f"{proposal.action}: memory_request {request} is above memory_limit {limit}; "

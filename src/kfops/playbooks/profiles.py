@@ -34,7 +34,14 @@ from kfops.clients.errors import NotFound, ReaderError
 from kfops.clients.protocols import KubeWriter
 from kfops.clients.resources import PROFILES
 from kfops.model import Proposal, Risk
-from kfops.playbooks.base import Context, Outcome, Playbook, Verification, send_at_version
+from kfops.playbooks.base import (
+    Context,
+    Outcome,
+    Playbook,
+    Verification,
+    read_diagnosed_object,
+    send_at_version,
+)
 from kfops.playbooks.plan import Plan, PlanRefused, Step
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -132,18 +139,8 @@ def _params(proposal: Proposal) -> Rollback:
 
 def _read(ctx: Context, rb: Rollback) -> dict[str, Any]:
     """The Profile now, if it is still the diagnosed object in the diagnosed state."""
-    try:
-        raw: dict[str, Any] = ctx.reader.get(PROFILES, rb.name).value
-    except NotFound as exc:
-        raise PlanRefused(f"{rb.ref} no longer exists (deleted since the diagnosis)") from exc
+    raw = read_diagnosed_object(ctx, PROFILES, rb.name, None, rb.uid, rb.ref)
     meta = raw.get("metadata") or {}
-    if meta.get("uid") != rb.uid:
-        raise PlanRefused(
-            f"{rb.ref} is not the one diagnosed (uid {meta.get('uid')}, not {rb.uid}): "
-            "it was re-created since; diagnose again"
-        )
-    if meta.get("deletionTimestamp"):
-        raise PlanRefused(f"{rb.ref} is being deleted (since {meta['deletionTimestamp']})")
     if str(meta.get("resourceVersion")) != rb.resource_version:
         raise PlanRefused(
             f"{rb.ref} changed since the diagnosis (resourceVersion {meta.get('resourceVersion')}, "
