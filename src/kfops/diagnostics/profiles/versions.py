@@ -9,7 +9,8 @@ Sources (domain.md §4.2–4.4):
 - ``components/profile-controller/api/v1/profile_types.go`` (v1.10.0): ProfileSpec has
   ``owner`` (an rbacv1.Subject), ``resourceQuotaSpec`` (a core ResourceQuotaSpec) and
   ``plugins`` (``kind`` + free-form ``spec``; kinds WorkloadIdentity and
-  AwsIamForServiceAccount). Every release since v0.6 decodes exactly these.
+  AwsIamForServiceAccount). [verify] That earlier releases decode the same three fields was
+  not checked release by release.
 - The manifests (kubeflow/manifests ``applications/profiles``) pin the controller image
   ``ghcr.io/kubeflow/kubeflow/profile-controller:<release tag>`` and kfam
   ``ghcr.io/kubeflow/kubeflow/kfam:<release tag>``.
@@ -28,7 +29,9 @@ ISTIO_VERSION = "v1beta1"
 
 #: the first controller release that watches kubeflow.org/v1 (kubeflow/kubeflow #4663)
 V1_SINCE = (1, 0, 0)
-#: the newest known controller release watching each Profile version: where a set-image goes
+#: the newest known controller release watching each Profile version: where a set-image goes.
+#: [verify] v0.7.0 for v1beta1 is inferred from #4663 landing for v1.0, not read from a tag; the
+#: set-image plan names the version, and a human approves it.
 NEWEST_RELEASE = {"v1": "v1.10.0", "v1beta1": "v0.7.0"}
 
 #: the ProfileSpec fields every known controller decodes, and what each may hold
