@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint control-plane prometheus galera bench docs clean record-kserve
+.PHONY: install demo test lint control-plane kustomize prometheus galera bench docs clean record-kserve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "kfops needs Python >= 3.11"'
@@ -23,6 +23,11 @@ demo: install
 control-plane:
 	bash scripts/testenv/build-control-plane.sh >/dev/null
 
+# Builds kustomize from Go modules once, cached by version like the control plane (the deploy/
+# manifest tests render the overlays with it).
+kustomize:
+	bash scripts/testenv/build-kustomize.sh >/dev/null
+
 # Prometheus and promtool from Debian's package, when missing (the Prometheus tests and rule tests).
 prometheus:
 	bash scripts/testenv/install-prometheus.sh >/dev/null
@@ -37,7 +42,7 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: install control-plane prometheus galera lint
+test: install control-plane kustomize prometheus galera lint
 	$(PY) -m pytest
 
 # Regenerates every kserve-flapping scenario's prometheus/queries.yaml from its series.yaml with a

@@ -188,10 +188,29 @@ EXPECTED: dict[str, tuple[str, set[str], str, list[str] | None, list[str] | None
     "backups.k8s.mariadb.com": ("Namespaced", {"v1alpha1"}, "v1alpha1", ["bmdb"], None),
     "restores.k8s.mariadb.com": ("Namespaced", {"v1alpha1"}, "v1alpha1", ["rmdb"], None),
     "clusterpolicies.nvidia.com": ("Cluster", {"v1"}, "v1", None, None),
+    # prometheus-operator: only deploy/'s ServiceMonitor and PrometheusRule (test_deploy_manifests)
+    "servicemonitors.monitoring.coreos.com": (
+        "Namespaced",
+        {"v1"},
+        "v1",
+        ["smon"],
+        ["prometheus-operator"],
+    ),
+    "prometheusrules.monitoring.coreos.com": (
+        "Namespaced",
+        {"v1"},
+        "v1",
+        ["promrule"],
+        ["prometheus-operator"],
+    ),
 }
 
 #: Kinds whose upstream CRD has no status subresource (see the comments in their YAML).
-NO_STATUS_SUBRESOURCE = {"workflows.argoproj.io", "workflowtaskresults.argoproj.io"}
+NO_STATUS_SUBRESOURCE = {
+    "workflows.argoproj.io",
+    "workflowtaskresults.argoproj.io",
+    "prometheusrules.monitoring.coreos.com",
+}
 
 
 def test_every_crd_is_established_and_serves_the_upstream_versions(

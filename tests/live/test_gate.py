@@ -442,15 +442,29 @@ def test_restart_device_plugin_deletes_exactly_that_pod(
     assert executed.plan.steps[0].uid
 
 
-def test_the_shipped_remediation_role_grants_exactly_what_the_playbooks_use() -> None:
-    role = _load("clusterrole-remediate.yaml")
-    granted = {
+def role_grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(API group, resource, verb) for every rule of an RBAC role, resourceNames or not."""
+    return {
         (g, r, v)
         for rule in role["rules"]
         for g in rule["apiGroups"]
         for r in rule["resources"]
         for v in rule["verbs"]
     }
+
+
+def playbook_writes() -> set[tuple[str, str, str]]:
+    """What the registered playbooks declare they write, plus the Event every execution records."""
+    declared = {
+        (ref.group, ref.plural + (f"/{sub}" if sub else ""), verb)
+        for p in PLAYBOOKS.values()
+        for verb, ref, sub in p.writes
+    }
+    return declared | {("", "events", "create")}
+
+
+def test_the_shipped_remediation_role_grants_exactly_what_the_playbooks_use() -> None:
+    granted = role_grants(_load("clusterrole-remediate.yaml"))
     used = {
         ("", "nodes", "patch"),
         ("", "pods/eviction", "create"),
@@ -462,12 +476,7 @@ def test_the_shipped_remediation_role_grants_exactly_what_the_playbooks_use() ->
         ("kubeflow.org", "profiles", "patch"),
         ("", "events", "create"),
     }
-    declared = {
-        (ref.group, ref.plural + (f"/{sub}" if sub else ""), verb)
-        for p in PLAYBOOKS.values()
-        for verb, ref, sub in p.writes
-    }
-    assert granted == used == declared | {("", "events", "create")}
+    assert granted == used == playbook_writes()
     assert {p.risk for p in PLAYBOOKS.values()} == {Risk.LOW, Risk.MEDIUM, Risk.HIGH}
 
 
