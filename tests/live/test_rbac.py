@@ -27,6 +27,7 @@ from kfops.diagnostics.profiles.versions import ISTIO_CRD, PROFILE_CRD
 from kfops.model import Status, Verdict
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.gpu_node_down import LADDER
+from kfops.runbooks.requirements import cluster_role_reads
 
 from .controlplane import ControlPlane
 from .test_live_reader import _create_node, _device_plugin_pod, _node
@@ -116,10 +117,14 @@ def test_the_shipped_role_grants_exactly_what_the_readers_read() -> None:
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    needed = {(r.group, r.plural, v) for r in ALL for v in ("get", "list", "watch")} | {
-        ("", "pods/log", "get")
-    }
-    assert granted == needed
+    # what the ladders read (kfops.runbooks.requirements, the table `kfops doctor` checks too)
+    reads = cluster_role_reads()
+    needed = {(r.ref.group, r.resource, r.verb) for r in reads if not r.name}
+    assert needed <= granted, needed - granted
+    # every resource the role grants is one a ladder reads (get/list, plus watch for informers)
+    assert {(g, r) for g, r, _ in granted} == {(g, r) for g, r, _ in needed}
+    assert {(g, r) for g, r, _ in granted if r != "pods/log"} == {(r.group, r.plural) for r in ALL}
+    assert {v for _, r, v in granted if r == "pods/log"} == {"get"}
     assert not {verb for _, _, verb in granted} - {"get", "list", "watch"}
     # objects read by name only, never listed: the workflow-controller's ConfigMap, Knative's
     # config-autoscaler, the two CRDs the Profile controller needs
@@ -132,6 +137,7 @@ def test_the_shipped_role_grants_exactly_what_the_readers_read() -> None:
         for verb in rule["verbs"]
         for name in rule["resourceNames"]
     }
+    assert named == {(r.ref.group, r.resource, r.verb, r.name) for r in reads if r.name}
     assert named == {
         (CONFIGMAPS.group, CONFIGMAPS.plural, "get", CONTROLLER_CONFIGMAP),
         (CONFIGMAPS.group, CONFIGMAPS.plural, "get", CONFIG_AUTOSCALER),

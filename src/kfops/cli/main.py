@@ -407,6 +407,7 @@ def main() -> None:
 
 
 # The gate's commands live in their own module; importing it registers them on `app`.
+from kfops.cli import doctor as _doctor  # noqa: E402, F401
 from kfops.cli import remediate as _remediate  # noqa: E402, F401
 
 

@@ -47,6 +47,14 @@ class LiveKubeReader:
     def now(self) -> datetime:
         return self._clock()
 
+    def server_version(self) -> dict[str, Any]:
+        """The API server's /version (`kfops doctor`: is it there, and which Kubernetes)."""
+        body = self._transport.request(
+            "GET", "/version", query="GET /version", verb="get", resource="version"
+        )
+        version: dict[str, Any] = json.loads(body)
+        return version
+
     def get(self, ref: ResourceRef, name: str, namespace: str | None = None) -> Fetched:
         path = ref.path(namespace, name)
         query = "GET " + path
