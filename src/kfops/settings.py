@@ -150,7 +150,8 @@ class Settings:
     #: minutes an approval stays valid; the cluster may have changed after that.
     approval_ttl_min: float = 15.0
     #: per-action overrides of the playbooks' default mode, "action=approve|manual|disabled,…"
-    #: (e.g. "node.drain=manual" where drains must be done by hand).
+    #: (e.g. "node.drain=manual" where drains must be done by hand); "*=manual" sets every
+    #: action not named on its own (a diagnose-only install).
     action_modes: str = ""
     #: append-only, hash-chained audit log of every gated execution (JSON lines).
     audit_path: str = "~/.local/state/kfops/audit.jsonl"

@@ -17,7 +17,7 @@ from kfops.clients.resources import CONFIGMAPS, DEPLOYMENTS, EVENTS, LEASES, SEC
 from kfops.doctor.rows import Level, Row
 from kfops.playbooks.base import Playbook
 from kfops.playbooks.deployments import RESTARTABLE, RestartDeployment
-from kfops.playbooks.gate import policy_mode
+from kfops.playbooks.gate import EVERY_ACTION, policy_mode
 from kfops.playbooks.registry import PLAYBOOKS
 from kfops.runbooks.registry import ladders
 from kfops.runbooks.requirements import Read, rbac_rule, reads
@@ -178,14 +178,14 @@ def enabled_playbooks(settings: Settings) -> tuple[list[Playbook], list[Row]]:
     rows: list[Row] = []
     for item in filter(None, (part.strip() for part in settings.action_modes.split(","))):
         action, _, mode = item.partition("=")
-        if action.strip() not in PLAYBOOKS:
+        if action.strip() not in PLAYBOOKS and action.strip() != EVERY_ACTION:
             rows.append(
                 Row(
                     "playbooks",
                     f"action_modes {action.strip()}",
                     Level.FAIL,
                     "no such action: the override does nothing",
-                    f"use one of: {', '.join(sorted(PLAYBOOKS))}",
+                    f"use * (every action) or one of: {', '.join(sorted(PLAYBOOKS))}",
                 )
             )
         elif mode.strip() not in MODES:

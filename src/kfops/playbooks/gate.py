@@ -69,13 +69,22 @@ class Executed:
     breaker_opened: bool
 
 
+#: the action_modes key that sets the mode of every action not named on its own
+EVERY_ACTION = "*"
+
+
 def policy_mode(settings: Settings, playbook: Playbook) -> str:
-    """The action's mode: the playbook's default unless settings.action_modes overrides it."""
-    for item in filter(None, (part.strip() for part in settings.action_modes.split(","))):
-        action, _, mode = item.partition("=")
-        if action.strip() == playbook.action:
-            return mode.strip()
-    return playbook.mode.value
+    """The action's mode: settings.action_modes' entry for it, else its "*" entry, else the
+    playbook's default. "*=manual" keeps a diagnose-only install diagnose-only when a later
+    release adds a playbook, which a list of every action by name would not."""
+    modes = {
+        action.strip(): mode.strip()
+        for action, _, mode in (
+            item.partition("=")
+            for item in filter(None, (p.strip() for p in settings.action_modes.split(",")))
+        )
+    }
+    return modes.get(playbook.action) or modes.get(EVERY_ACTION) or playbook.mode.value
 
 
 class Gate:
