@@ -185,3 +185,15 @@ def memory_param(proposal: Proposal, key: str) -> str:
             f"{proposal.action} needs {key} as a Kubernetes quantity (e.g. 512Mi), not {value!r}"
         )
     return value
+
+
+def memory_request_and_limit(proposal: Proposal) -> tuple[str, str]:
+    """The proposal's memory_request and memory_limit, refused unless both are quantities and the
+    request is not above the limit (the API server refuses such a container)."""
+    request, limit = memory_param(proposal, "memory_request"), memory_param(proposal, "memory_limit")
+    if (parse_quantity(request) or 0) > (parse_quantity(limit) or 0):
+        raise PlanRefused(
+            f"{proposal.action}: memory_request {request} is above memory_limit {limit}; "
+            "Kubernetes refuses such a container"
+        )
+    return request, limit

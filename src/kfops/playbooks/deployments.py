@@ -49,7 +49,7 @@ from kfops.playbooks.base import (
     Outcome,
     Playbook,
     Verification,
-    memory_param,
+    memory_request_and_limit,
     read_diagnosed_object,
     run_step,
     send_at_version,
@@ -458,12 +458,7 @@ class SetControllerResources(_ControllerPatch):
     required, nullable = ("memory_limit", "memory_request"), ("current_limit", "current_request")
 
     def validate(self, proposal: Proposal) -> None:
-        request, limit = memory_param(proposal, "memory_request"), memory_param(proposal, "memory_limit")
-        if (parse_quantity(request) or 0) > (parse_quantity(limit) or 0):
-            raise PlanRefused(
-                f"{proposal.action}: memory_request {request} is above memory_limit {limit}; "
-                "Kubernetes refuses such a container"
-            )
+        memory_request_and_limit(proposal)
 
     @staticmethod
     def _memory_now(container: dict[str, Any]) -> tuple[object, object]:

@@ -43,7 +43,7 @@ from kfops.playbooks.base import (
     Outcome,
     Playbook,
     Verification,
-    memory_param,
+    memory_request_and_limit,
     read_diagnosed_object,
     send_at_version,
 )
@@ -298,12 +298,7 @@ class SetResources(_IsvcPatch):
     required, nullable = ("memory_request", "memory_limit"), ("current_request", "current_limit")
 
     def validate(self, proposal: Proposal) -> None:
-        request, limit = memory_param(proposal, "memory_request"), memory_param(proposal, "memory_limit")
-        if (parse_quantity(request) or 0) > (parse_quantity(limit) or 0):
-            raise PlanRefused(
-                f"{proposal.action}: memory_request {request} is above memory_limit {limit}; "
-                "Kubernetes refuses such a container"
-            )
+        memory_request_and_limit(proposal)
 
     @staticmethod
     def _where(isvc: Isvc, proposal: Proposal, predictor: dict[str, Any]) -> tuple[str, int | None]:
