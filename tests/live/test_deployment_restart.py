@@ -65,8 +65,9 @@ def _deployment(apps: Any, namespace: str, name: str = NAME, **spec: Any) -> str
     return str(made.metadata.uid)
 
 
-def _roll(apps: Any, namespace: str, name: str, *, available: int) -> None:
-    """The Deployment controller's status for the current generation: `available` new pods ready."""
+def _roll(apps: Any, namespace: str, name: str, *, available: int, replicas: int = REPLICAS) -> None:
+    """The Deployment controller's status for the current generation: `available` of `replicas`
+    new pods ready (the test control plane runs no controllers)."""
     generation = apps.read_namespaced_deployment(name, namespace).metadata.generation
     apps.patch_namespaced_deployment_status(
         name,
@@ -74,22 +75,25 @@ def _roll(apps: Any, namespace: str, name: str, *, available: int) -> None:
         {
             "status": {
                 "observedGeneration": generation,
-                "replicas": REPLICAS,
-                "updatedReplicas": REPLICAS,
+                "replicas": replicas,
+                "updatedReplicas": replicas,
                 "readyReplicas": available,
                 "availableReplicas": available,
-                "unavailableReplicas": REPLICAS - available,
+                "unavailableReplicas": replicas - available,
             }
         },
     )
 
 
 class Controller:
-    """Once the restart bumps the generation, write the rollout's status (as the controller would)."""
+    """Once a patch bumps the generation, write the rollout's status (as the controller would)."""
 
-    def __init__(self, apps: Any, namespace: str, *, available: int) -> None:
+    def __init__(
+        self, apps: Any, namespace: str, *, available: int, name: str = NAME, replicas: int = REPLICAS
+    ) -> None:
         self.apps, self.namespace, self.available = apps, namespace, available
-        self.generation = apps.read_namespaced_deployment(NAME, namespace).metadata.generation
+        self.name, self.replicas = name, replicas
+        self.generation = apps.read_namespaced_deployment(name, namespace).metadata.generation
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -97,10 +101,10 @@ class Controller:
     def _run(self) -> None:
         while not self._stop.is_set():
             if (
-                self.apps.read_namespaced_deployment(NAME, self.namespace).metadata.generation
+                self.apps.read_namespaced_deployment(self.name, self.namespace).metadata.generation
                 > self.generation
             ):
-                _roll(self.apps, self.namespace, NAME, available=self.available)
+                _roll(self.apps, self.namespace, self.name, available=self.available, replicas=self.replicas)
                 return
             time.sleep(0.05)
 

@@ -12,8 +12,6 @@ The kubernetes client's handles are typed ``Any`` here: these tests read objects
 from __future__ import annotations
 
 import json
-import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +34,7 @@ from kfops.settings import Settings
 from . import test_gate
 from .controlplane import ControlPlane
 from .crds import install_crds
+from .test_deployment_restart import Controller, _roll
 from .test_gate import People, audit_events, proposal, run_low_risk
 
 # the gate's fixtures (on-call roles, a state namespace, a gate per user), shared with test_gate.py
@@ -390,25 +389,6 @@ def test_a_user_without_the_remediation_role_may_not_roll_back(people: People, c
 # --------------------------------------------------------------------------- profiles-deployment
 
 
-def _status(apps: Any, namespace: str, name: str, *, available: int) -> None:
-    """The Deployment controller's status for the current generation: `available` new pods ready."""
-    generation = apps.read_namespaced_deployment(name, namespace).metadata.generation
-    apps.patch_namespaced_deployment_status(
-        name,
-        namespace,
-        {
-            "status": {
-                "observedGeneration": generation,
-                "replicas": REPLICAS,
-                "updatedReplicas": REPLICAS,
-                "readyReplicas": available,
-                "availableReplicas": available,
-                "unavailableReplicas": REPLICAS - available,
-            }
-        },
-    )
-
-
 def _controller(apps: Any, namespace: str, name: str = DEPLOYMENT, image: str = NEW) -> str:
     """The Profile controller Deployment (manager + kfam) after its last rollout; its uid."""
     labels = {"kustomize.component": "profiles"}
@@ -438,34 +418,8 @@ def _controller(apps: Any, namespace: str, name: str = DEPLOYMENT, image: str = 
             },
         },
     )
-    _status(apps, namespace, name, available=REPLICAS)
+    _roll(apps, namespace, name, available=REPLICAS, replicas=REPLICAS)
     return str(made.metadata.uid)
-
-
-class Rollout:
-    """Once the patch bumps the generation, write the rollout's status (as the controller would)."""
-
-    def __init__(self, apps: Any, namespace: str, *, available: int = REPLICAS) -> None:
-        self.apps, self.namespace, self.available = apps, namespace, available
-        self.generation = apps.read_namespaced_deployment(DEPLOYMENT, namespace).metadata.generation
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            now = self.apps.read_namespaced_deployment(DEPLOYMENT, self.namespace).metadata.generation
-            if now > self.generation:
-                _status(self.apps, self.namespace, DEPLOYMENT, available=self.available)
-                return
-            time.sleep(0.05)
-
-    def __enter__(self) -> Rollout:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
 
 
 def _gate(people: People, user: str, namespace: str) -> Gate:
@@ -540,7 +494,7 @@ def test_set_image_is_planned_dry_run_approved_twice_executed_and_verified(
     assert _containers(apps, namespace)["manager"].image == NEW  # the dry run changed nothing
 
     plan_id = _approve_twice(people, gate, _set_image(namespace, uid))
-    with Rollout(apps, namespace):
+    with Controller(apps, namespace, available=REPLICAS, name=DEPLOYMENT, replicas=REPLICAS):
         executed = _gate(people, "carol", namespace).execute(plan_id, people.who("carol"))
     assert executed.outcome.ok, executed.outcome.summary
     assert executed.verification.ok, executed.verification.summary
@@ -568,7 +522,8 @@ def test_set_image_whose_rollout_does_not_finish_fails_verification(
     uid = _controller(apps, namespace)
     gate = _gate(people, "alice", namespace)
     plan_id = _approve_twice(people, gate, _set_image(namespace, uid))
-    with Rollout(apps, namespace, available=0):  # the old image never becomes ready either
+    # the old image never becomes ready either
+    with Controller(apps, namespace, available=0, name=DEPLOYMENT, replicas=REPLICAS):
         executed = _gate(people, "carol", namespace).execute(plan_id, people.who("carol"))
     assert executed.outcome.ok
     assert not executed.verification.ok
@@ -688,7 +643,7 @@ def test_set_resources_patches_only_the_memory_of_that_container_and_verifies(
     people: People, apps: Any, namespace: str, settings: Settings
 ) -> None:
     uid = _controller(apps, namespace)
-    with Rollout(apps, namespace):
+    with Controller(apps, namespace, available=REPLICAS, name=DEPLOYMENT, replicas=REPLICAS):
         executed = run_low_risk(
             _gate(people, "alice", namespace), people.who("alice"), _set_resources(namespace, uid)
         )

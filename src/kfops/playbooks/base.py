@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -197,3 +199,24 @@ def memory_request_and_limit(proposal: Proposal) -> tuple[str, str]:
             "Kubernetes refuses such a container"
         )
     return request, limit
+
+
+def send_if_still_planned(
+    writer: KubeWriter, planned: Step, rebuild: Callable[[], tuple[Step, str, object]]
+) -> Outcome:
+    """Execute a patch plan: `rebuild` re-reads the object and builds the step again, returning
+    (the fresh step, the object's name for messages, the resourceVersion it was built from). Only
+    the planned body is ever sent, and only at that resourceVersion (send_at_version): a refusal
+    or a different body since the plan stops before anything is written."""
+    try:
+        fresh, what, version = rebuild()
+    except (PlanRefused, ReaderError) as exc:
+        why = exc.headline if isinstance(exc, ReaderError) else str(exc)
+        return Outcome(False, f"stopped before {planned.command()}: {why}; nothing was changed")
+    if fresh.body != planned.body:
+        return Outcome(
+            False,
+            f"stopped before {planned.command()}: {what} changed since the plan (the patch would now be "
+            f"{json.dumps(fresh.body, sort_keys=True)}); nothing was changed — request a new plan",
+        )
+    return send_at_version(writer, planned, version, what)

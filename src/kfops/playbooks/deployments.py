@@ -52,7 +52,7 @@ from kfops.playbooks.base import (
     memory_request_and_limit,
     read_diagnosed_object,
     run_step,
-    send_at_version,
+    send_if_still_planned,
 )
 from kfops.playbooks.plan import Plan, PlanRefused, Step
 
@@ -353,22 +353,15 @@ class _ControllerPatch(Playbook):
     def execute(self, ctx: Context, writer: KubeWriter, plan: Plan) -> Outcome:
         """Re-read, re-build, and send only if the patch is still the planned one, conditioned on
         the resourceVersion of that read (the API server refuses it if anything changed since)."""
-        proposal, step = plan.proposal, plan.steps[0]
-        try:
+        proposal = plan.proposal
+
+        def rebuild() -> tuple[Step, str, object]:
             target = self._target(ctx, proposal)
             raw = read_diagnosed(ctx, target.namespace, target.name, target.uid)
             fresh = self._step(target, self.build(target, proposal, self._container(target, raw)))
-        except (PlanRefused, ReaderError) as exc:
-            why = exc.headline if isinstance(exc, ReaderError) else str(exc)
-            return Outcome(False, f"stopped before {step.command()}: {why}; nothing was changed")
-        if fresh.body != step.body:
-            return Outcome(
-                False,
-                f"stopped before {step.command()}: {target.ref} changed since the plan (the patch would now "
-                f"be {json.dumps(fresh.body, sort_keys=True)}); nothing was changed — request a new plan",
-            )
-        version = (raw.get("metadata") or {}).get("resourceVersion")
-        return send_at_version(writer, step, version, target.ref)
+            return fresh, target.ref, (raw.get("metadata") or {}).get("resourceVersion")
+
+        return send_if_still_planned(writer, plan.steps[0], rebuild)
 
     def verify(self, ctx: Context, plan: Plan) -> Verification:
         """The field reads back as patched; then the rollout finishes (deployment.restart's test)."""

@@ -45,7 +45,7 @@ from kfops.playbooks.base import (
     Verification,
     memory_request_and_limit,
     read_diagnosed_object,
-    send_at_version,
+    send_if_still_planned,
 )
 from kfops.playbooks.plan import Plan, PlanRefused, Step
 
@@ -207,21 +207,15 @@ class _IsvcPatch(Playbook):
     def execute(self, ctx: Context, writer: KubeWriter, plan: Plan) -> Outcome:
         """Re-read, re-build, and send only if the patch is still the planned one, conditioned on
         the resourceVersion of that read (the API server refuses it if anything changed since)."""
-        proposal, step = plan.proposal, plan.steps[0]
-        isvc = _isvc(proposal)
-        try:
+        proposal = plan.proposal
+
+        def rebuild() -> tuple[Step, str, object]:
+            isvc = _isvc(proposal)
             raw = _read(ctx, isvc)
             fresh = self._step(isvc, self.build(isvc, proposal, raw))
-        except (PlanRefused, ReaderError) as exc:
-            why = exc.headline if isinstance(exc, ReaderError) else str(exc)
-            return Outcome(False, f"stopped before {step.command()}: {why}; nothing was changed")
-        if fresh.body != step.body:
-            return Outcome(
-                False,
-                f"stopped before {step.command()}: {isvc.ref} changed since the plan (the patch would now be "
-                f"{json.dumps(fresh.body, sort_keys=True)}); nothing was changed — request a new plan",
-            )
-        return send_at_version(writer, step, (raw.get("metadata") or {}).get("resourceVersion"), isvc.ref)
+            return fresh, isvc.ref, (raw.get("metadata") or {}).get("resourceVersion")
+
+        return send_if_still_planned(writer, plan.steps[0], rebuild)
 
     def verify(self, ctx: Context, plan: Plan) -> Verification:
         isvc = _isvc(plan.proposal)

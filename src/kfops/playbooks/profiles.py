@@ -40,7 +40,7 @@ from kfops.playbooks.base import (
     Playbook,
     Verification,
     read_diagnosed_object,
-    send_at_version,
+    send_if_still_planned,
 )
 from kfops.playbooks.plan import Plan, PlanRefused, Step
 
@@ -242,20 +242,13 @@ class RollbackProfile(Playbook):
 
     def execute(self, ctx: Context, writer: KubeWriter, plan: Plan) -> Outcome:
         """Re-read and re-build; send only the planned patch, at the diagnosed resourceVersion."""
-        step = plan.steps[0]
-        try:
+
+        def rebuild() -> tuple[Step, str, object]:
             rb = _params(plan.proposal)
             fresh, _, _ = self._build(rb, _read(ctx, rb))
-        except (PlanRefused, ReaderError) as exc:
-            why = exc.headline if isinstance(exc, ReaderError) else str(exc)
-            return Outcome(False, f"stopped before {step.command()}: {why}; nothing was changed")
-        if fresh.body != step.body:
-            return Outcome(
-                False,
-                f"stopped before {step.command()}: {rb.ref} changed since the plan (the patch would now be "
-                f"{json.dumps(fresh.body, sort_keys=True)}); nothing was changed — request a new plan",
-            )
-        return send_at_version(writer, step, rb.resource_version, rb.ref)
+            return fresh, rb.ref, rb.resource_version
+
+        return send_if_still_planned(writer, plan.steps[0], rebuild)
 
     def verify(self, ctx: Context, plan: Plan) -> Verification:
         rb = _params(plan.proposal)
