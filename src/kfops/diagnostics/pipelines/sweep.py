@@ -3,6 +3,13 @@
 "Stuck" means unfinished, with no node started or finished for settings.pipeline_stuck_after_min
 and no step pod running — what the KfopsPipelineRunsStalled alert pages for; a long training
 step that is running is not stuck. The worst (longest still) is examined.
+
+A Workflow whose node status is not in the API object (offloaded to Argo's database, or an
+undecodable compressedNodes) shows no step at all, which would read as "no step running, nothing
+moved since it started". That is no evidence, so such a Workflow is never counted as stuck: it is
+listed apart (``unjudged``), the evidence and the rung say so by name with where to look, and it
+is not examined, since every rung about its steps would answer NO_DATA; its pods can still be
+checked with ``kfops diagnose stuck-pipeline --workflow NAME --namespace NS``.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ class Sweep:
     namespaces: tuple[str, ...]  # Profile namespaces; () when Profiles are not installed
     stuck: tuple[Candidate, ...]  # worst first
     after_min: float  # settings.pipeline_stuck_after_min
+    #: unfinished Workflows without node status in the API object (offloaded, undecodable):
+    #: neither stuck nor moving as far as kfops can tell
+    unjudged: tuple[Workflow, ...] = ()
 
 
 def read_sweep(ctx: ProbeContext) -> Observed:
@@ -53,11 +63,19 @@ def read_sweep(ctx: ProbeContext) -> Observed:
         key=lambda c: (-c.still_min, c.workflow.ref),
     )
     stuck = [c for c in stuck if c.workflow.stuck(ctx.now, threshold)]
+    unjudged = tuple(sorted((w for w in workflows if not w.nodes_known), key=lambda w: w.ref))
+    blind = (
+        f"; {len(unjudged)} not judged, their node status is not in the API object ("
+        + ", ".join(f"{w.ref}: {w.node_status}" for w in unjudged[:5])
+        + ")"
+        if unjudged
+        else ""
+    )
     evidence.append(
         kube_evidence(
             fetched,
             f"{len(workflows)} unfinished Workflows, {len(stuck)} with no step running or moving for "
-            f"{threshold:g} min",
+            f"{threshold:g} min{blind}",
         )
     )
-    return Observed(Sweep(len(workflows), namespaces, tuple(stuck), threshold), tuple(evidence))
+    return Observed(Sweep(len(workflows), namespaces, tuple(stuck), threshold, unjudged), tuple(evidence))

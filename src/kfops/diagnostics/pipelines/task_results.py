@@ -39,20 +39,20 @@ def read_task_results(ctx: ProbeContext) -> Observed:
     observed = read_steps(ctx)
     steps: Steps = observed.value
     workflow = steps.workflow
-    pod_nodes = workflow.pod_nodes() if workflow else ()
-    applicable = bool(
-        workflow is not None
-        and workflow.phase == "Running"
-        and pod_nodes
-        and all(n.finished_phase for n in pod_nodes)
-    )
+    if workflow is not None and not workflow.nodes_known:
+        # node status offloaded or undecodable: the step pods are the only account of the steps
+        # (taskResultsCompletionStatus stays in the object), so "every step finished" is theirs
+        finished = [p.pod.terminal for p in steps.pods]
+    else:
+        finished = [n.finished_phase for n in (workflow.pod_nodes() if workflow else ())]
+    applicable = bool(workflow is not None and workflow.phase == "Running" and finished and all(finished))
     if workflow is None or not applicable:
         return Observed(TaskResults(False, (), "", ("", "")))
     unsynced = tuple(sorted(k for k, done in workflow.task_results.items() if not done))
     evidence: list[Evidence] = []
     refusal, account = "", ("", "")
-    finished = [p for p in steps.pods if p.pod.terminal and "wait" in p.images][:LOGS_READ]
-    for pod in finished:
+    done = [p for p in steps.pods if p.pod.terminal and "wait" in p.images][:LOGS_READ]
+    for pod in done:
         try:
             log = ctx.kube.pod_log(pod.pod.namespace, pod.pod.name, "wait", tail_lines=50)
         except ReaderError as exc:

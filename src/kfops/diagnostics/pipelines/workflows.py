@@ -4,15 +4,34 @@ A KFP run is one Workflow (label ``pipeline/runid=<run UUID>``), in the user's p
 namespace in multi-user mode. Its ``status.nodes`` map is the controller's own account of every
 step: a ``Pod`` node per container attempt, a ``Retry`` node whose children are the attempts of
 a step with a retryStrategy, ``DAG`` nodes for the pipeline and its sub-DAGs.
+
+Argo keeps that map somewhere else in two cases (checked against argoproj/argo-workflows:
+``pkg/apis/workflow/v1alpha1/workflow_types.go`` for the two fields, ``workflow/packer/packer.go``
+and ``util/file/fileutil.go`` for the encoding, ``workflow/hydrator/hydrator.go`` for the order):
+
+- ``status.compressedNodes``: when the Workflow's JSON outgrows ``MAX_WORKFLOW_SIZE`` (1 MiB by
+  default) the controller JSON-encodes the nodes map, gzips it, base64-encodes it (standard
+  alphabet, padded) into this string and drops ``status.nodes``; it is only ever read when
+  ``status.nodes`` is empty. kfops decodes it the same way, so such a run diagnoses like any other.
+- ``status.offloadNodeStatusVersion``: with ``persistence.nodeStatusOffLoad: true`` (or
+  ``ALWAYS_OFFLOAD_NODE_STATUS``) a Workflow still too large after compression has its nodes saved
+  in Argo's database under this version, and ``nodes`` and ``compressedNodes`` are left empty. The
+  database wins over anything in the object. kfops reads only the API object, so it cannot see
+  the steps: ``Workflow.node_status`` says so, and the ladder answers NO_DATA instead of guessing.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import gzip
+import io
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from kfops.diagnostics.kube.timefmt import parse_time
 
@@ -27,6 +46,19 @@ ATTEMPT = re.compile(r"\(\d+\)$")  # "….executor(1)": the second attempt of a 
 FINISHED_WORKFLOW = frozenset({"Succeeded", "Failed", "Error"})
 FINISHED_NODE = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
 FAILED_NODE = frozenset({"Failed", "Error"})
+
+#: Where a Workflow's node status came from: ``inline`` (status.nodes, or nothing yet),
+#: ``compressed`` (status.compressedNodes, decoded), ``offloaded`` (in Argo's persistence
+#: database: not in the API object), ``undecodable`` (compressedNodes that is not base64 + gzip +
+#: a JSON nodes map, or too large).
+NodeStatus = Literal["inline", "compressed", "offloaded", "undecodable"]
+
+#: The most status.compressedNodes may expand to. Argo compresses only to get the Workflow under
+#: MAX_WORKFLOW_SIZE (1 MiB by default; etcd refuses objects over 1.5 MiB anyway), and a nodes
+#: map's JSON gzips about 10-30:1, so a real one decompresses to a few tens of MiB at most. DEFLATE
+#: can expand about 1000:1, so a corrupt or hostile 1.5 MiB string could claim over a GiB of
+#: kfops' memory (the bot's pod has a memory limit): past this cap the nodes are "undecodable".
+MAX_DECOMPRESSED_NODES = 64 * 1024 * 1024
 
 
 def is_run_id(target: str) -> bool:
@@ -89,10 +121,34 @@ class Workflow:
     task_results: dict[str, bool]
     retry_limits: dict[str, int | None]  # template → retryStrategy.limit (None: no limit given)
     memory_limits: dict[str, str] = field(default_factory=dict)  # template → main container limit
+    node_status: NodeStatus = "inline"
+    #: offloaded: status.offloadNodeStatusVersion; undecodable: why compressedNodes was refused
+    node_status_detail: str = ""
 
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def nodes_known(self) -> bool:
+        """The API object holds the node status (inline or compressed): ``nodes`` is the truth."""
+        return self.node_status in ("inline", "compressed")
+
+    def node_status_gap(self) -> str:
+        """Why the steps cannot be seen and where to look instead; "" when they can."""
+        look = f"open the run in the Argo UI or `argo get {self.ref}`"
+        if self.node_status == "offloaded":
+            return (
+                "node status is offloaded to Argo's persistence database (offloadNodeStatusVersion "
+                f"{self.node_status_detail}); kfops reads only the API object — {look}"
+            )
+        if self.node_status == "undecodable":
+            return (
+                f"status.compressedNodes could not be decoded ({self.node_status_detail}), so kfops "
+                f"cannot see the steps — {look}, or `kubectl get workflow -n {self.namespace} "
+                f"{self.name} -o yaml`"
+            )
+        return ""
 
     @property
     def run_id(self) -> str:
@@ -124,7 +180,13 @@ class Workflow:
 
     def stuck(self, now: datetime, after_min: float) -> bool:
         """Unfinished, nothing moved for `after_min`, and no step pod running: nothing is working
-        on it (the KfopsPipelineRunsStalled alert's definition). A long step that runs is not stuck."""
+        on it (the KfopsPipelineRunsStalled alert's definition). A long step that runs is not stuck.
+
+        Without its node status (offloaded, undecodable) nothing says whether a step runs or
+        when one last moved, so such a Workflow is never called stuck: the callers say why.
+        """
+        if not self.nodes_known:
+            return False
         if self.finished_phase or any(n.phase == "Running" for n in self.pod_nodes()):
             return False
         return self.minutes_without_progress(now) >= after_min
@@ -191,9 +253,61 @@ def _memory_limit(template: dict[str, Any]) -> str:
     return ""
 
 
+class UndecodableNodes(ValueError):
+    """status.compressedNodes is not what Argo writes; the message says which layer failed."""
+
+
+def decode_compressed_nodes(text: str, limit: int = MAX_DECOMPRESSED_NODES) -> dict[str, Any]:
+    """Argo's compressedNodes: base64 (standard, padded) of gzip of the JSON nodes map.
+
+    Reads at most `limit` + 1 decompressed bytes, so a gzip bomb costs `limit` of memory, never
+    more; raises UndecodableNodes naming the layer that failed.
+    """
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise UndecodableNodes(f"not base64: {exc}") from exc
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb") as stream:
+            content = stream.read(limit + 1)
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        raise UndecodableNodes(f"not gzip: {exc}") from exc
+    if len(content) > limit:
+        raise UndecodableNodes(f"decompresses to more than {limit // (1024 * 1024)} MiB")
+    try:
+        nodes = json.loads(content)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UndecodableNodes(f"not JSON: {exc}") from exc
+    if not isinstance(nodes, dict) or not all(isinstance(v, dict) for v in nodes.values()):
+        raise UndecodableNodes("not a JSON map of node ID to node status")
+    return nodes
+
+
+def _node_status(status: dict[str, Any]) -> tuple[dict[str, Any], NodeStatus, str]:
+    """The raw nodes map, where it came from, and the offload version or the decoding error.
+
+    In Argo's own order (hydrator.go): an offload version means the database holds the nodes,
+    whatever the object carries; compressedNodes counts only when status.nodes is empty.
+    """
+    version = str(status.get("offloadNodeStatusVersion") or "")
+    if version:
+        return {}, "offloaded", version
+    nodes = status.get("nodes") or {}
+    compressed = status.get("compressedNodes")
+    if nodes or not compressed:
+        return nodes, "inline", ""
+    if not isinstance(compressed, str):
+        return {}, "undecodable", "not a string"
+    try:
+        return decode_compressed_nodes(compressed), "compressed", ""
+    except UndecodableNodes as exc:
+        return {}, "undecodable", str(exc)
+
+
 def workflow_facts(obj: dict[str, Any]) -> Workflow:
     metadata, status = obj.get("metadata") or {}, obj.get("status") or {}
     templates = _templates(obj)
+    raw_nodes, node_status, detail = _node_status(status)
     return Workflow(
         namespace=str(metadata.get("namespace", "")),
         name=str(metadata.get("name", "")),
@@ -206,8 +320,10 @@ def workflow_facts(obj: dict[str, Any]) -> Workflow:
         progress=str(status.get("progress", "")),
         labels={str(k): str(v) for k, v in (metadata.get("labels") or {}).items()},
         annotations={str(k): str(v) for k, v in (metadata.get("annotations") or {}).items()},
-        nodes={str(k): _node(str(k), v or {}) for k, v in (status.get("nodes") or {}).items()},
+        nodes={str(k): _node(str(k), v or {}) for k, v in raw_nodes.items()},
         task_results={str(k): bool(v) for k, v in (status.get("taskResultsCompletionStatus") or {}).items()},
         retry_limits={str(t.get("name", "")): _retry_limit(t) for t in templates if t.get("retryStrategy")},
         memory_limits={str(t.get("name", "")): m for t in templates if (m := _memory_limit(t))},
+        node_status=node_status,
+        node_status_detail=detail,
     )

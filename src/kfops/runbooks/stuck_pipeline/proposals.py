@@ -100,9 +100,14 @@ def terminate(f: Facts, why: tuple[str, ...], reason: str) -> tuple[Proposal, ..
 
 
 def retry(f: Facts, why: tuple[str, ...]) -> tuple[Proposal, ...]:
-    """kfp.retry-run, when KFP says the run FAILED (the only state KFP retries)."""
+    """kfp.retry-run, when KFP says the run FAILED (the only state KFP retries).
+
+    Never for a Workflow whose node status is offloaded: KFP refuses to retry it ("Cannot retry
+    workflow with offloaded node status", kubeflow/pipelines backend/src/common/util/workflow.go).
+    """
     run = _run(f)
-    if run is None or run.state != "FAILED":
+    workflow = _read_workflow(f)
+    if run is None or run.state != "FAILED" or (workflow and workflow.node_status == "offloaded"):
         return ()
     title = f"Retry run {run.display_name or run.run_id} through the KFP API (failed steps only)"
     return (_kfp_action("kfp.retry-run", f, why, title),)

@@ -34,6 +34,13 @@ def _workflow(f: Facts) -> Workflow:
 
 
 # ---------------------------------------------------------------- stuck-workflows (the sweep)
+def _unjudged_note(f: Facts) -> str:
+    unjudged = sweep_of(f).unjudged
+    if not unjudged:
+        return ""
+    return f"; {len(unjudged)} more not judged: {unjudged[0].ref}'s " + unjudged[0].node_status_gap()
+
+
 def _sweep_say(f: Facts) -> str:
     sweep = sweep_of(f)
     worst = sweep.stuck[0]
@@ -41,7 +48,25 @@ def _sweep_say(f: Facts) -> str:
     run = f" (KFP run {worst.workflow.run_id})" if worst.workflow.run_id else ""
     return (
         f"Workflow {worst.workflow.ref}{run} is {worst.workflow.phase or 'unstarted'} with no step moving "
-        f"for {worst.still_min:.0f} min{others}"
+        f"for {worst.still_min:.0f} min{others}" + _unjudged_note(f)
+    )
+
+
+def _unjudged_say(f: Facts) -> str:
+    sweep = sweep_of(f)
+    first = sweep.unjudged[0]
+    more = f" (and {len(sweep.unjudged) - 1} more)" if len(sweep.unjudged) > 1 else ""
+    judged = sweep.running - len(sweep.unjudged)
+    others = (
+        f"the {judged} other unfinished Workflows {_where(f)} each have a step running or moved in the "
+        f"last {sweep.after_min:g} min"
+        if judged
+        else f"no other Workflow is unfinished {_where(f)}"
+    )
+    return (
+        f"kfops cannot tell whether Workflow {first.ref}{more} is stuck: its {first.node_status_gap()}; "
+        f"to check its pods run `kfops diagnose stuck-pipeline --workflow {first.name} --namespace "
+        f"{first.namespace}`; {others}"
     )
 
 
@@ -89,6 +114,15 @@ SWEEP_RUNG = Rung(
             "no run is stuck long enough yet, but a KFP server is down",
             lambda f: bool(server_trouble(_shared(f))),
             lambda f: server_trouble(_shared(f)),
+        ),
+        Branch(
+            "node-status-unavailable",
+            Status.NO_DATA,
+            "no run is stuck as far as kfops can see, but some unfinished Workflow keeps its node status "
+            "outside the API object (offloaded to Argo's database, or an undecodable compressedNodes): "
+            "whether it moves is not known",
+            lambda f: bool(sweep_of(f).unjudged),
+            _unjudged_say,
         ),
     ),
     default=Branch(
@@ -243,6 +277,18 @@ WORKFLOW_RUNG = Rung(
             lambda f: f"Workflow {_workflow(f).ref} Succeeded {age(_workflow(f).finished, f.now)} ago",
         ),
         Branch(
+            "node-status-unavailable",
+            Status.NO_DATA,
+            "the Workflow's node status is not in the API object (offloaded to Argo's persistence "
+            "database, or compressedNodes undecodable): whether a step runs or moves is not known",
+            lambda f: not _workflow(f).nodes_known,
+            lambda f: (
+                f"Workflow {_workflow(f).ref} {_workflow(f).phase or 'not started'} for "
+                f"{age(_workflow(f).started or _workflow(f).created, f.now)}, but its "
+                + _workflow(f).node_status_gap()
+            ),
+        ),
+        Branch(
             "stalled",
             Status.WARN,
             "the Workflow is unfinished, with no step running or moving past the threshold",
@@ -308,6 +354,18 @@ CURRENT_STEP = Rung(
             lambda f: (
                 "no step in flight: the Workflow "
                 + ("does not exist" if workflow_of(f) is None else "finished")
+            ),
+        ),
+        Branch(
+            "node-status-unavailable",
+            Status.NO_DATA,
+            "the Workflow's node status is not in the API object: which step runs, and its retries, "
+            "are not known (the step-pod rungs still read the pods)",
+            lambda f: not _workflow(f).nodes_known,
+            lambda f: (
+                "which step is in flight is not known: its "
+                + _workflow(f).node_status_gap()
+                + "; the step pods are still read by the rungs below"
             ),
         ),
         Branch(

@@ -232,6 +232,13 @@ def _oom_say(f: Facts) -> str:
     )
 
 
+def _no_oom_say(f: Facts) -> str:
+    workflow = steps_of(f).workflow
+    if workflow is not None and not workflow.nodes_known:
+        return "no OOMKilled step in the pods (the Workflow's node status is not in the API object)"
+    return "no OOMKilled step in the pods and node statuses"
+
+
 STEP_OOM = Rung(
     id="step-oom",
     question="Were step containers OOMKilled (exit code 137), and against which memory limit?",
@@ -250,6 +257,6 @@ STEP_OOM = Rung(
         Status.OK,
         "no step was OOMKilled",
         lambda f: True,
-        lambda f: "no OOMKilled step in the pods and node statuses",
+        _no_oom_say,
     ),
 )
