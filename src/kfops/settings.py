@@ -6,6 +6,7 @@ Every setting says its unit and why it has its default (the kopf rule).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,6 +16,10 @@ import yaml
 
 class SettingsError(ValueError):
     pass
+
+
+#: "namespace/name": a DNS-1123 label, then a DNS-1123 subdomain
+_NAMESPACED = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,9 @@ class Settings:
     galera_app_namespace: str = "kubeflow"
     #: namespace of the mariadb-operator Backups; empty: the MariaDB's, else galera_app_namespace
     galera_backup_namespace: str = ""
+    #: without mariadb-operator: the CronJob "namespace/name" that runs your own backup tool; its
+    #: Jobs are the backup listing (kfops needs `get` on CronJobs and `list` on Jobs there)
+    galera_backup_cronjob: str = ""
     #: MLMD schema version the deployed metadata server expects when its image tag is unknown
     #: (MLMD 1.14.0 = 10, domain.md §5.5)
     mlmd_schema_version: int = 10
@@ -219,6 +227,9 @@ class Settings:
         "slack_app_token": "SLACK_APP_TOKEN",
     }
 
+    #: settings that name one Kubernetes object as "namespace/name"
+    NAMESPACED_NAMES: ClassVar[tuple[str, ...]] = ("galera_secret", "galera_backup_cronjob")
+
     @classmethod
     def load(cls, path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
         environ = dict(os.environ if environ is None else environ)
@@ -250,4 +261,6 @@ class Settings:
                 raise SettingsError(
                     f"setting {key!r} in {origin}: {raw!r} is not a {type(current).__name__}"
                 ) from exc
+            if name in self.NAMESPACED_NAMES and changes[name] and not _NAMESPACED.fullmatch(changes[name]):
+                raise SettingsError(f"setting {key!r} in {origin}: {raw!r} must be NAMESPACE/NAME")
         return replace(self, **changes)

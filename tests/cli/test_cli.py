@@ -20,7 +20,7 @@ import typer
 from typer.testing import CliRunner
 
 from kfops.cli import main as cli_main
-from tests.support.scenarios import ROOT, Case, cases
+from tests.support.scenarios import ROOT, Case, cases, settings_file
 
 SCHEMA = json.loads((ROOT / "docs" / "json-schema" / "diagnosis-v1.json").read_text())
 EXAMPLES = ROOT / "examples" / "snapshots" / "gpu-node-down"
@@ -92,6 +92,8 @@ def test_every_scenario_of_every_ladder_through_the_cli_as_json(
     CLI leaves with os._exit while a probe thread lingers, which would end pytest: here it raises."""
     monkeypatch.setattr(cli_main, "_exit", _raise_exit)
     env = {"KFOPS_PROMETHEUS_URL": "", "COLUMNS": "160"}
+    if (config := settings_file(case.scenario)) is not None:
+        env["KFOPS_CONFIG"] = str(config)
     args = ["diagnose", case.ladder, "--snapshot", str(case.scenario), *case.args, "-o", "json"]
     result = CliRunner().invoke(cli_main.app, args, env=env)
     assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), (

@@ -114,6 +114,7 @@ from kfops.clients.resources import (
     BACKUPS,
     CONFIGMAPS,
     CRDS,
+    CRONJOBS,
     DAEMONSETS,
     DEPLOYMENTS,
     ENDPOINTSLICES,
@@ -166,6 +167,7 @@ LOAD_ORDER: Final = (
     DAEMONSETS,
     DEPLOYMENTS,
     REPLICASETS,
+    CRONJOBS,
     JOBS,
     PVCS,
     PODS,
@@ -190,6 +192,7 @@ WITH_STATUS: Final = (
     DAEMONSETS,
     DEPLOYMENTS,
     REPLICASETS,
+    CRONJOBS,
     JOBS,
     MARIADBS,
     BACKUPS,
@@ -213,12 +216,16 @@ CUSTOM: Final = (
     AUTHORIZATIONPOLICIES,
 )
 #: CRDs a ladder reads by name (profile-controller-crashloop): in a scenario that holds any
-#: CustomResourceDefinition the snapshot is the truth for these (replaced, or deleted when absent);
-#: every purge puts back the canonical tests/live/crds version.
-SCENARIO_CRDS: Final = {
+#: CustomResourceDefinition the snapshot is the truth for these (replaced, or deleted when absent).
+NAME_READ_CRDS: Final = {
     "profiles.kubeflow.org": CRD_DIR / "kubeflow.org_profiles.yaml",
     "authorizationpolicies.security.istio.io": CRD_DIR / "security.istio.io_authorizationpolicies.yaml",
 }
+#: CRDs a scenario may also leave out: a ``not-found`` fault on a list of the kind (recorded where
+#: the CRD was not installed) is reproduced by deleting the CRD for that scenario.
+UNSERVABLE_CRDS: Final = {"backups.k8s.mariadb.com": CRD_DIR / "k8s.mariadb.com_backups.yaml"}
+#: every purge puts back the canonical tests/live/crds version of these
+SCENARIO_CRDS: Final = {**NAME_READ_CRDS, **UNSERVABLE_CRDS}
 CRD_TIMEOUT_S: Final = 30.0
 #: Kinds a load writes outside LOAD_ORDER: Namespaces first (with their metadata), CRDs before all.
 SPECIAL: Final = (NAMESPACES, CRDS)
@@ -438,6 +445,7 @@ def _purge_plan(rest: Rest) -> tuple[tuple[ResourceRef, tuple[tuple[str, str], .
         (DAEMONSETS, ()),
         (DEPLOYMENTS, ()),
         (REPLICASETS, ()),
+        (CRONJOBS, ()),
         (JOBS, ()),
         (HPAS, ()),
         (LEASES, keep_apiserver),
@@ -597,16 +605,29 @@ def sync_crds(rest: Rest, store: SnapshotStore) -> None:
     snapshot = {entry.name: entry.obj for entry in store.entries(CRDS.group, CRDS.kind)}
     if not snapshot:
         return
-    unknown = sorted(set(snapshot) - set(SCENARIO_CRDS))
+    unknown = sorted(set(snapshot) - set(NAME_READ_CRDS))
     if unknown:
         raise LoadError(
-            f"{store.root}: the loader varies only the CRDs {sorted(SCENARIO_CRDS)}, not {unknown}"
+            f"{store.root}: the loader varies only the CRDs {sorted(NAME_READ_CRDS)}, not {unknown}"
         )
-    for name in SCENARIO_CRDS:
+    for name in NAME_READ_CRDS:
         if name in snapshot:
             put_crd(rest, snapshot[name], from_scenario=True)
         else:
             _delete_crd(rest, name)
+
+
+def unserve_crds(rest: Rest, store: SnapshotStore) -> None:
+    """Delete the CRD of every kind whose list the snapshot recorded as not served (``not-found``)."""
+    for fault in store.meta.faults:
+        if fault.error != "not-found":
+            continue
+        if fault.verb != "list" or fault.resource not in UNSERVABLE_CRDS:
+            raise LoadError(
+                f"{store.root}: a not-found fault is reproduced only for a list of "
+                f"{sorted(UNSERVABLE_CRDS)}, not {fault.verb} {fault.resource}"
+            )
+        _delete_crd(rest, fault.resource)
 
 
 # --------------------------------------------------------------------------- namespaces
@@ -833,6 +854,7 @@ def load_scenario(api_client: client.ApiClient, kubelet: FakeKubelet, snapshot_d
     purge(api_client)
     rest = Rest(api_client)
     sync_crds(rest, store)
+    unserve_crds(rest, store)
     for ref in CUSTOM:
         versions = {
             str(e.obj.get("apiVersion")).rpartition("/")[2] for e in store.entries(ref.group, ref.kind)

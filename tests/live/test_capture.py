@@ -14,13 +14,14 @@ from kubernetes import client
 from kfops.cli.capture import capture
 from kfops.clients.live.kube import LiveKubeReader
 from kfops.clients.snapshot.kube import SnapshotKubeReader
-from kfops.clients.sources import open_prometheus
+from kfops.clients.sources import open_galera, open_prometheus
 from kfops.model import Diagnosis
 from kfops.runbooks.engine import Engine
+from kfops.runbooks.galera_migration_failure import LADDER as GALERA
 from kfops.runbooks.gpu_node_down import LADDER
 from kfops.runbooks.kserve_flapping import LADDER as KSERVE
 from kfops.settings import Settings
-from tests.support.scenarios import ROOT
+from tests.support.scenarios import ROOT, scenario_settings
 
 from .controlplane import ControlPlane, FakeKubelet
 from .crds import install_crds
@@ -29,6 +30,7 @@ from .loader import load_scenario
 SCENARIO = ROOT / "tests" / "scenarios" / "gpu-node-down" / "xid79-prometheus"
 NODE = "gpu-h100-2"
 KSERVE_SCENARIO = ROOT / "tests" / "scenarios" / "kserve-flapping" / "oom-killed"
+OWN_BACKUPS = ROOT / "tests" / "scenarios" / "galera-migration-failure" / "own-backup-cronjob"
 
 
 def _shape(diagnosis: Diagnosis) -> tuple[object, ...]:
@@ -114,6 +116,37 @@ def test_an_inferenceservice_capture_replays_to_the_same_diagnosis(
     for kind in ("InferenceService", "Revision", "PodAutoscaler", "Pod"):
         assert f"kind: {kind}\n" in text, f"no {kind} captured"
     assert result.queries >= 1 and result.faults == 0
+
+
+def test_a_crd_that_is_not_installed_is_captured_as_not_served(
+    control_plane: ControlPlane, admin_api: client.ApiClient, tmp_path: Path
+) -> None:
+    """Without mariadb-operator the list of Backups is a 404: the capture records it as a
+    ``not-found`` fault, so the replay says the CRD is not installed too (not "0 Backups"); the
+    team's own backup CronJob and its Jobs are captured as read."""
+    kubelet = FakeKubelet(control_plane.pki)
+    try:
+        loaded = load_scenario(admin_api, kubelet, OWN_BACKUPS)  # deletes the Backup CRD
+        settings = scenario_settings(OWN_BACKUPS)
+        reader = LiveKubeReader.connect(str(control_plane.kubeconfig), "admin", clock=loaded.clock)
+        galera = open_galera(settings, SnapshotKubeReader.open(OWN_BACKUPS))  # the recorded database
+        [live] = Engine(reader, settings, None, galera=galera).diagnose(GALERA)
+        out = tmp_path / "captured"
+        result = capture(out, reader, None, settings, [GALERA], galera=galera)
+    finally:
+        kubelet.stop()
+        install_crds(admin_api)  # the next test must find mariadb-operator's CRDs again
+    assert live.conclusion.cause == "migration-dirty"
+    replay_reader = SnapshotKubeReader.open(out)
+    [replayed] = Engine(replay_reader, settings, None, galera=open_galera(settings, replay_reader)).diagnose(
+        GALERA
+    )
+    assert _shape(replayed) == _shape(live)
+    assert result.faults == 1
+    [said] = [e.summary for f in replayed.findings if f.rung == "galera-backup" for e in f.evidence[:1]]
+    assert said.startswith("mariadb-operator's Backup CRD is not installed"), said
+    text = "".join(p.read_text() for p in out.rglob("*.yaml"))
+    assert "error: not-found" in text and "kind: CronJob\n" in text
 
 
 def test_the_capture_command(control_plane: ControlPlane, tmp_path: Path) -> None:

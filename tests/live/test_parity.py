@@ -47,7 +47,7 @@ from kfops.runbooks.registry import find
 from kfops.settings import Settings
 from tests.scenarios.test_ladders_offline import assert_matches
 from tests.support.kfp_standin import UNFINISHED, KfpStandIn, Mode
-from tests.support.scenarios import Case, cases
+from tests.support.scenarios import Case, cases, scenario_settings
 
 from .controlplane import ControlPlane, FakeKubelet
 from .crds import install_crds
@@ -68,7 +68,8 @@ CASES = cases()
 #: Faults only the proxy can reproduce; ``forbidden`` is RBAC's job.
 PROXY_ERRORS: Final = ("timeout", "unreachable")
 PROXY_TIMEOUTS: Final = Timeouts(connect_s=1, read_s=1, attempts=1, backoff_max_s=0.1)
-PROXY_SETTINGS: Final = Settings(probe_timeout_s=4, deadline_s=20)
+#: what a scenario whose reads are held by the proxy changes in its settings
+PROXY_SETTINGS: Final = {"probe_timeout_s": 4.0, "deadline_s": 20.0}
 #: How long the proxy holds a timed-out read: past the reader's read timeout, never for ever.
 PROXY_HOLD_S: Final = PROXY_TIMEOUTS.read_s + 2
 #: How the stand-in reproduces a recorded KFP API fault (``unreachable``: a closed port instead).
@@ -219,7 +220,10 @@ class Parity:
             raise
         kubeconfig = self._kubeconfig(proxy.url) if proxy else self._plane.kubeconfig
         short = short_timeouts(loaded.faults)
-        timeouts, settings = (PROXY_TIMEOUTS, PROXY_SETTINGS) if short else (Timeouts(), Settings())
+        settings = scenario_settings(folder)
+        timeouts = PROXY_TIMEOUTS if short else Timeouts()
+        if short:
+            settings = dataclasses.replace(settings, **PROXY_SETTINGS)
         if kfp is not None:
             hangs = kfp.standin is not None and kfp.standin.mode == "hang"
             timeout = KFP_TIMEOUT_S if hangs else settings.kfp_timeout_s
@@ -457,6 +461,17 @@ def test_other_fault_kinds_replay_live_as_offline(
     _, diagnoses = diagnose_both(parity, folder, "gpu-node-down", target)
     failures = {_failure(e) for d in diagnoses for f in d.findings for e in f.evidence}
     assert failure in failures, "the fault was not replayed"
+
+
+def test_a_kind_recorded_as_not_served_is_not_served_live(parity: Parity) -> None:
+    """own-backup-cronjob was recorded where mariadb-operator is not installed (a ``not-found``
+    fault on the list of Backups): live, the loader deletes the Backup CRD, so the same 404 comes
+    from the API server and both runs say the CRD is not installed (the verdict alone would not
+    tell: the team's own backup CronJob is the listing either way)."""
+    folder = next(c.scenario for c in CASES if c.scenario.name == "own-backup-cronjob")
+    _, diagnoses = diagnose_both(parity, folder, "galera-migration-failure", None)
+    [said] = [e.summary for f in diagnoses[0].findings if f.rung == "galera-backup" for e in f.evidence[:1]]
+    assert said.startswith("mariadb-operator's Backup CRD is not installed"), said
 
 
 #: KFP API faults no scenario folder records, replayed on a copy of one that has a KFP API:

@@ -12,11 +12,10 @@ import pytest
 from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.sources import open_galera, open_kfp, open_prometheus
 from kfops.diagnostics.context import TargetNotFound
-from kfops.model import Diagnosis
+from kfops.model import Diagnosis, Proposal
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
-from kfops.settings import Settings
-from tests.support.scenarios import Case, cases
+from tests.support.scenarios import Case, cases, scenario_settings
 
 CASES = cases()
 
@@ -56,7 +55,7 @@ def test_there_are_enough_scenarios(ladder: str, least: int) -> None:
 def test_offline_diagnosis(case: Case) -> None:
     ladder = find(case.ladder)
     reader = SnapshotKubeReader.open(case.scenario)
-    settings = Settings()
+    settings = scenario_settings(case.scenario)
     # the snapshot's recorded Prometheus, Galera and KFP API answers, as the CLI opens them
     prom = open_prometheus(settings, reader)
     galera = open_galera(settings, reader)
@@ -75,16 +74,50 @@ def test_offline_diagnosis(case: Case) -> None:
             assert not diagnosis.errors and not diagnosis.proposals
 
 
-def test_galera_restore_names_the_backup_from_before_the_migration() -> None:
-    """migration-dirty also holds a Backup completed after the failed migration (it holds the damage):
-    the restore kfops writes out must name the last one that predates the migration."""
-    dirty = [c for c in CASES if c.id == "galera-migration-failure/migration-dirty/sweep"]
-    assert dirty
-    for case in dirty:  # the test scenario and its copy in examples/
+def _restore(case_id: str) -> list[Proposal]:
+    """The galera.restore-backup proposal of each copy of a scenario (tests/ and examples/)."""
+    found = [c for c in CASES if c.id == case_id]
+    assert found
+    restores = []
+    for case in found:
         reader = SnapshotKubeReader.open(case.scenario)
-        settings = Settings()
+        settings = scenario_settings(case.scenario)
         engine = Engine(reader, settings, galera=open_galera(settings, reader))
         [diagnosis] = engine.diagnose(find(case.ladder))
-        [restore] = [p for p in diagnosis.proposals if p.action == "galera.restore-backup"]
+        restores += [p for p in diagnosis.proposals if p.action == "galera.restore-backup"]
+    return restores
+
+
+def test_galera_restore_names_the_backup_from_before_the_migration() -> None:
+    """migration-dirty also holds a Backup completed after the failed migration (it holds the damage):
+    the restore kfops writes out must name the last one that predates the migration, and pin the
+    nightly run by its start: a Restore naming only a scheduled Backup restores its newest file."""
+    for restore in _restore("galera-migration-failure/migration-dirty/sweep"):
         assert restore.target == "backup/kubeflow/mariadb-nightly"
-        assert any("backupRef:\n    name: mariadb-nightly" in step for step in restore.steps)
+        assert any(
+            "backupRef:\n    name: mariadb-nightly\n  targetRecoveryTime: 2026-11-22T02:00:00Z" in step
+            for step in restore.steps
+        )
+
+
+def test_galera_restore_pins_the_last_scheduled_run_before_the_migration() -> None:
+    """Runs at 12:30, 13:00 and 13:30; the migration started at 13:20:47: the 13:00 run is restored."""
+    [restore] = _restore("galera-migration-failure/scheduled-run-after-migration/sweep")
+    assert restore.params["run"] == "mariadb-halfhourly-29922540"
+    manifest = next(step for step in restore.steps if "kind: Restore" in step)
+    assert "targetRecoveryTime: 2026-11-22T13:00:00Z" in manifest
+
+
+def test_galera_restore_from_a_backup_cronjob_of_ones_own_names_the_run() -> None:
+    """No mariadb-operator: kfops cannot know the tool's restore command, so it names the run and
+    never writes a Restore manifest."""
+    [restore] = _restore("galera-migration-failure/own-backup-cronjob/sweep")
+    assert restore.target == "cronjob/kubeflow/mariadb-dump"
+    assert not any("kind: Restore" in step for step in restore.steps)
+    assert any("Job kubeflow/mariadb-dump-29921850" in step for step in restore.steps)
+
+
+def test_galera_without_a_good_backup_says_so() -> None:
+    """The only backup before the migration failed (Complete=True, reason JobFailed)."""
+    [restore] = _restore("galera-migration-failure/backup-failed/sweep")
+    assert restore.title.startswith("No good backup found")

@@ -8,8 +8,23 @@ from typing import Any
 
 import yaml
 
+from kfops.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIRS = (ROOT / "examples" / "snapshots", ROOT / "tests" / "scenarios")
+#: a scenario's own settings file (the KFOPS_CONFIG its operator runs kfops with), when it needs one
+SETTINGS_FILE = "kfops-settings.yaml"
+
+
+def settings_file(scenario: Path) -> Path | None:
+    path = scenario / SETTINGS_FILE
+    return path if path.is_file() else None
+
+
+def scenario_settings(scenario: Path) -> Settings:
+    """The settings a scenario is diagnosed with: the defaults, or its kfops-settings.yaml (no
+    KFOPS_* variable of the machine running the tests leaks in)."""
+    return Settings.load(settings_file(scenario), environ={})
 
 
 @dataclass(frozen=True)

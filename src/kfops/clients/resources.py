@@ -45,6 +45,8 @@ DEPLOYMENTS = ResourceRef("apps", "v1", "deployments", "Deployment", namespaced=
 STATEFULSETS = ResourceRef("apps", "v1", "statefulsets", "StatefulSet", namespaced=True)
 MARIADBS = ResourceRef("k8s.mariadb.com", "v1alpha1", "mariadbs", "MariaDB", namespaced=True)
 BACKUPS = ResourceRef("k8s.mariadb.com", "v1alpha1", "backups", "Backup", namespaced=True)
+#: read one by name: settings.galera_backup_cronjob, a team's own backup tool
+CRONJOBS = ResourceRef("batch", "v1", "cronjobs", "CronJob", namespaced=True)
 
 # stuck-pipeline: the Argo Workflow of a KFP run, and what its step pods wait for
 WORKFLOWS = ResourceRef("argoproj.io", "v1alpha1", "workflows", "Workflow", namespaced=True)
@@ -94,6 +96,7 @@ ALL = (
     STATEFULSETS,
     MARIADBS,
     BACKUPS,
+    CRONJOBS,
     WORKFLOWS,
     PVCS,
     STORAGECLASSES,

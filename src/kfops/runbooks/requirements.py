@@ -18,6 +18,7 @@ from kfops.clients.resources import (
     BACKUPS,
     CONFIGMAPS,
     CRDS,
+    CRONJOBS,
     DAEMONSETS,
     DEPLOYMENTS,
     ENDPOINTSLICES,
@@ -181,6 +182,12 @@ READS: dict[str, tuple[Read, ...]] = {
             namespace_setting="galera_app_namespace",
         ),
         Read("list", BACKUPS, "the last good backup before a migration"),
+        Read(
+            "get",
+            CRONJOBS,
+            "your own backup CronJob's runs (settings.galera_backup_cronjob)",
+            when=lambda settings: bool(settings.galera_backup_cronjob),
+        ),
         Read(
             "get", MARIADBS, "discovering the Galera nodes (settings.galera_mariadb)", when=_galera_operator
         ),

@@ -24,6 +24,8 @@ FAULT_ERRORS: dict[str, type[ReaderError]] = {
     "forbidden": Forbidden,
     "timeout": ReadTimeout,
     "unreachable": Unreachable,
+    #: a list of a kind the API does not serve (its CRD is not installed)
+    "not-found": NotFound,
 }
 
 

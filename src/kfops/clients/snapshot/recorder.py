@@ -18,7 +18,14 @@ from kfops.clients.galera.queries import Query, Shape
 from kfops.clients.protocols import Fetched, GaleraReader, KfpReader, KubeReader, PromReader, Sample
 from kfops.clients.resources import ResourceRef
 
-_FAULT_KIND = {Forbidden: "forbidden", ReadTimeout: "timeout", Unreachable: "unreachable"}
+#: failures kept as faults; a 404 only on a list, where it means the kind is not served (a CRD
+#: not installed) — a missing object is simply absent from the snapshot
+_FAULT_KIND = {
+    Forbidden: "forbidden",
+    ReadTimeout: "timeout",
+    Unreachable: "unreachable",
+    NotFound: "not-found",
+}
 
 
 @dataclass
@@ -49,7 +56,7 @@ class Recording:
 
     def fault(self, verb: str, resource: str, namespace: str | None, error: ReaderError) -> None:
         kind = next((name for cls, name in _FAULT_KIND.items() if isinstance(error, cls)), None)
-        if kind is None:
+        if kind is None or (kind == "not-found" and verb != "list"):
             return  # other failures (404, 400) are not a property of the cluster's access
         with self.lock:
             self.faults[(verb, resource, namespace or "")] = {

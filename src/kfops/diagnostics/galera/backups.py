@@ -1,47 +1,88 @@
-"""The last good backup: mariadb-operator Backup objects and their Complete condition (domain.md §5.7).
+"""The last good backup from before the migration (domain.md §5.7).
 
-Restoring from it is the runbook's answer to a migration that failed half-way, so its name and
-age — and whether it predates the migration — are what the on-call engineer needs first.
+Restoring it is the runbook's answer to a migration that failed half-way, so its name, its age
+and whether it predates the migration are what the on-call engineer needs first. Two listings:
+
+- **mariadb-operator Backups.** A one-shot Backup reports its Job through the ``Complete``
+  condition, and a *failed* Job is also ``Complete=True`` — with reason ``JobFailed``
+  (mariadb-operator ``pkg/condition/complete.go``); only reason ``JobComplete`` is a backup.
+  A scheduled Backup (``spec.schedule``) runs a CronJob of its own name. Its condition says only
+  whether the newest run succeeded, and its transition time is when that first became so — not
+  when the last backup was taken — so each run is read from the Jobs that CronJob made.
+- **``settings.galera_backup_cronjob``**: a CronJob (``NAMESPACE/NAME``) running a team's own
+  backup tool, for clusters without mariadb-operator. Its Jobs are the listing; its
+  ``status.lastSuccessfulTime`` covers a run whose Job is no longer kept.
+
+A run counts when its Job is ``Complete``; its ``completionTime`` is when the backup was whole.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
 
 from kfops.clients.errors import NotFound
-from kfops.clients.resources import BACKUPS
+from kfops.clients.resources import BACKUPS, CRONJOBS, JOBS
 from kfops.diagnostics.context import ProbeContext, kube_evidence
 from kfops.diagnostics.kube.timefmt import age, parse_time
-from kfops.model import Observed
+from kfops.diagnostics.wording import counted
+from kfops.model import Evidence, Observed, Source
+
+#: sorts a run that has not started (no startTime yet) last
+_NEVER = datetime.min.replace(tzinfo=UTC)
+#: where a backup is listed: a mariadb-operator Backup, or the CronJob settings name
+OPERATOR, CRONJOB = "Backup", "CronJob"
 
 
 @dataclass(frozen=True)
 class Backup:
+    """One backup that exists (or failed to): a one-shot Backup, or one run of a schedule."""
+
     namespace: str
-    name: str
-    mariadb: str
-    completed: datetime | None  # Complete=True since
+    name: str  # the Backup, or the configured CronJob
+    mariadb: str  # the MariaDB it backs up; "" for a CronJob of one's own
+    completed: datetime | None  # when the backup was whole; None: failed or not finished
     failed: bool
+    source: str = OPERATOR
+    schedule: str = ""  # the cron schedule of a scheduled Backup or CronJob; "" for a one-shot
+    run: str = ""  # the Job of one scheduled run ("" when no Job of it is kept)
+    run_started: datetime | None = None  # that Job's startTime (targetRecoveryTime of a restore)
+    image: str = ""  # the CronJob's backup tool, for the restore steps
 
     def describe(self, now: datetime) -> str:
+        what = f"{self.source} {self.namespace}/{self.name}" + (f" of {self.mariadb}" if self.mariadb else "")
+        if self.schedule:
+            what += f" (schedule {self.schedule!r})"
+            if self.run:
+                what += f", run {self.run},"
+            elif self.completed:
+                what += ", last successful run (its Job no longer kept),"
+            else:
+                what += ": no run of it is kept"
+                return what
         if self.completed:
-            ago = age(self.completed, now)
-            return f"Backup {self.namespace}/{self.name} of {self.mariadb} completed {ago} ago"
-        return f"Backup {self.namespace}/{self.name} of {self.mariadb} " + (
-            "failed" if self.failed else "not complete"
-        )
+            return f"{what} completed {age(self.completed, now)} ago"
+        return what + (" failed" if self.failed else " not complete")
 
 
 @dataclass(frozen=True)
 class Backups:
-    installed: bool  # the Backup CRD answered
+    installed: bool  # the mariadb-operator Backup CRD answered
     namespace: str
     items: tuple[Backup, ...]
+    cronjob: str = ""  # settings.galera_backup_cronjob, NAMESPACE/NAME
+    cronjob_found: bool = True
 
     def last_good(self, before: datetime | None = None) -> Backup | None:
         good = [b for b in self.items if b.completed and (before is None or b.completed <= before)]
-        return max(good, key=lambda b: b.completed or datetime.min) if good else None
+        return max(good, key=lambda b: b.completed or _NEVER) if good else None
+
+    def failed(self) -> tuple[Backup, ...]:
+        """The backups that failed, newest first."""
+        failed = (b for b in self.items if b.failed)
+        return tuple(sorted(failed, key=lambda b: b.run_started or _NEVER, reverse=True))
 
 
 def backup_namespace(ctx: ProbeContext) -> str:
@@ -53,36 +94,135 @@ def backup_namespace(ctx: ProbeContext) -> str:
     return ctx.settings.galera_app_namespace
 
 
-def _backup(raw: dict[str, object]) -> Backup:
-    meta = raw.get("metadata") or {}
-    spec = raw.get("spec") or {}
-    status = raw.get("status") or {}
-    assert isinstance(meta, dict) and isinstance(spec, dict) and isinstance(status, dict)
-    completed, failed = None, False
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "Complete":
-            if condition.get("status") == "True":
-                completed = parse_time(condition.get("lastTransitionTime"))
-            elif condition.get("reason") == "JobFailed":
-                failed = True
+def _conditions(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {str(c.get("type")): c for c in (raw.get("status") or {}).get("conditions") or []}
+
+
+def _cron(schedule: object) -> str:
+    """A Backup's ``spec.schedule.cron``, or a CronJob's ``spec.schedule`` string."""
+    return str(schedule.get("cron", "")) if isinstance(schedule, dict) else str(schedule or "")
+
+
+def _operator_backup(raw: dict[str, Any]) -> Backup:
+    """A mariadb-operator Backup as listed; for a one-shot Backup, also whether it is good."""
+    meta, spec = raw.get("metadata") or {}, raw.get("spec") or {}
+    complete = _conditions(raw).get("Complete") or {}
+    done = complete.get("status") == "True"
+    good = done and complete.get("reason") == "JobComplete"
+    schedule = _cron(spec.get("schedule"))
     return Backup(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
         mariadb=str((spec.get("mariaDbRef") or {}).get("name", "")),
-        completed=completed,
-        failed=failed,
+        completed=parse_time(complete.get("lastTransitionTime")) if good and not schedule else None,
+        failed=done and complete.get("reason") == "JobFailed" and not schedule,
+        schedule=schedule,
     )
+
+
+def _owned_by_cronjob(job: dict[str, Any], cronjob: str) -> bool:
+    owners = (job.get("metadata") or {}).get("ownerReferences") or []
+    return any(o.get("kind") == "CronJob" and o.get("name") == cronjob for o in owners)
+
+
+def _runs(jobs: Iterable[dict[str, Any]], cronjob: str, listed_as: Backup) -> list[Backup]:
+    """One Backup per Job the CronJob made, newest first; the listing's own fields kept."""
+    runs = []
+    for job in jobs:
+        if not _owned_by_cronjob(job, cronjob):
+            continue
+        conditions, status = _conditions(job), job.get("status") or {}
+        good = (conditions.get("Complete") or {}).get("status") == "True"
+        runs.append(
+            replace(
+                listed_as,
+                completed=parse_time(status.get("completionTime")) if good else None,
+                failed=(conditions.get("Failed") or {}).get("status") == "True",
+                run=str((job.get("metadata") or {}).get("name", "")),
+                run_started=parse_time(status.get("startTime")),
+            )
+        )
+    return sorted(runs, key=lambda b: b.run_started or _NEVER, reverse=True)
+
+
+def _image(cronjob: dict[str, Any]) -> str:
+    template = ((cronjob.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
+    containers = ((template.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+    return str(containers[0].get("image", ""))
+
+
+class _Jobs:
+    """The Jobs of a namespace, listed once however many schedules live there."""
+
+    def __init__(self, ctx: ProbeContext, evidence: list[Evidence]) -> None:
+        self._ctx, self._evidence = ctx, evidence
+        self._by_namespace: dict[str, list[dict[str, Any]]] = {}
+
+    def of(self, namespace: str) -> list[dict[str, Any]]:
+        if namespace not in self._by_namespace:
+            fetched = self._ctx.kube.list(JOBS, namespace)
+            self._by_namespace[namespace] = list(fetched.value)
+            jobs = counted(len(fetched.value), "Job")
+            self._evidence.append(kube_evidence(fetched, f"{jobs} in {namespace} (the runs of schedules)"))
+        return self._by_namespace[namespace]
+
+
+def _absent(error: NotFound, summary: str, ctx: ProbeContext) -> Evidence:
+    """What a 404 showed: a listing that is not there is evidence too, not a failed read."""
+    return Evidence(Source.KUBE, error.query, summary, ctx.now)
+
+
+def _operator_backups(ctx: ProbeContext, namespace: str, jobs: _Jobs, evidence: list[Evidence]) -> Backups:
+    try:
+        fetched = ctx.kube.list(BACKUPS, namespace)
+    except NotFound as exc:
+        evidence.append(_absent(exc, "mariadb-operator's Backup CRD is not installed", ctx))
+        return Backups(False, namespace, ())
+    evidence.append(kube_evidence(fetched, f"{counted(len(fetched.value), 'Backup')} in {namespace}"))
+    items: list[Backup] = []
+    for raw in fetched.value:
+        listed = _operator_backup(raw)
+        runs = _runs(jobs.of(namespace), listed.name, listed) if listed.schedule else []
+        items.extend(runs or [listed])
+    return Backups(True, namespace, tuple(items))
+
+
+def _cronjob_backups(
+    ctx: ProbeContext, ref: str, jobs: _Jobs, evidence: list[Evidence]
+) -> tuple[Backup, ...] | None:
+    """The runs of settings.galera_backup_cronjob, or None when that CronJob does not exist."""
+    namespace, _, name = ref.partition("/")
+    try:
+        fetched = ctx.kube.get(CRONJOBS, name, namespace)
+    except NotFound as exc:
+        evidence.append(_absent(exc, f"CronJob {ref} (settings.galera_backup_cronjob) does not exist", ctx))
+        return None
+    cronjob = fetched.value
+    schedule = _cron((cronjob.get("spec") or {}).get("schedule"))
+    evidence.append(kube_evidence(fetched, f"CronJob {ref}, schedule {schedule!r}"))
+    listed = Backup(namespace, name, "", None, False, CRONJOB, schedule, image=_image(cronjob))
+    runs = _runs(jobs.of(namespace), name, listed)
+    last = parse_time((cronjob.get("status") or {}).get("lastSuccessfulTime"))
+    if last and not any(r.completed and r.completed >= last for r in runs):
+        # the Job of the newest success is no longer kept (successfulJobsHistoryLimit)
+        runs.append(replace(listed, completed=last))
+    return tuple(runs or [listed])
 
 
 def read_backups(ctx: ProbeContext) -> Observed:
-    namespace = backup_namespace(ctx)
-    try:
-        fetched = ctx.kube.list(BACKUPS, namespace)
-    except NotFound:
-        return Observed(Backups(False, namespace, ()))
-    items = tuple(_backup(b) for b in fetched.value)
-    good = Backups(True, namespace, items).last_good()
-    summary = f"{len(items)} Backups in {namespace}" + (
+    evidence: list[Evidence] = []
+    jobs = _Jobs(ctx, evidence)
+    backups = _operator_backups(ctx, backup_namespace(ctx), jobs, evidence)
+    ref = ctx.settings.galera_backup_cronjob
+    if ref:
+        runs = _cronjob_backups(ctx, ref, jobs, evidence)
+        backups = Backups(
+            backups.installed, backups.namespace, backups.items + (runs or ()), ref, runs is not None
+        )
+    good = backups.last_good()
+    summary = f"{counted(len(backups.items), 'backup')} listed" + (
         f"; last good: {good.describe(ctx.now)}" if good else "; none completed"
     )
-    return Observed(Backups(True, namespace, items), (kube_evidence(fetched, summary),))
+    if evidence:
+        evidence[0] = replace(evidence[0], summary=f"{evidence[0].summary}; {summary}")
+    return Observed(backups, tuple(evidence))

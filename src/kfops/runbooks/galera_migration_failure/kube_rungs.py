@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from kfops.diagnostics.kube.timefmt import age
+from kfops.diagnostics.wording import counted
 from kfops.model import Branch, Facts, Rung, Status
 from kfops.runbooks.galera_migration_failure.probes import BACKUPS, JOBS, backups_of, jobs_of
 
@@ -69,16 +72,40 @@ MIGRATION_JOB = Rung(
 
 
 # ---------------------------------------------------------------- galera-backup
+def _started(f: Facts) -> datetime | None:
+    return jobs_of(f).started if f.get(JOBS) is not None else None
+
+
 def _backup_say(f: Facts) -> str:
     backups = backups_of(f)
-    started = jobs_of(f).started if f.get(JOBS) is not None else None
+    started = _started(f)
     good = backups.last_good(started)
     if good is None:
         return ""
     text = good.describe(f.now)
-    if started:
+    if started and good.completed:
         text += f", {age(good.completed, started)} before the migration started"
     return text
+
+
+def _listings(f: Facts) -> str:
+    backups = backups_of(f)
+    where = [f"mariadb-operator Backups in {backups.namespace}"] if backups.installed else []
+    if backups.cronjob:
+        where.append(f"CronJob {backups.cronjob} (settings.galera_backup_cronjob)")
+    return " and ".join(where)
+
+
+def _none_say(f: Facts) -> str:
+    backups, started = backups_of(f), _started(f)
+    text = f"no completed backup from before the migration in {_listings(f)}"
+    after, failed = backups.last_good(), backups.failed()
+    if after is not None and started is not None:
+        text += "; the newest good one was taken after it started and holds the damaged schema: "
+        text += after.describe(f.now)
+    if failed:
+        text += f"; {counted(len(failed), 'failed backup')}, newest: {failed[0].describe(f.now)}"
+    return text + " — take a backup of the damaged state before touching the schema"
 
 
 BACKUP = Rung(
@@ -87,24 +114,31 @@ BACKUP = Rung(
     probes=(BACKUPS, JOBS),
     branches=(
         Branch(
-            "not-installed",
+            "no-listing",
             Status.NO_DATA,
-            "no mariadb-operator Backup CRD",
-            lambda f: not backups_of(f).installed,
+            "no backup listing: neither mariadb-operator Backups nor settings.galera_backup_cronjob",
+            lambda f: not backups_of(f).installed and not backups_of(f).cronjob,
             lambda f: (
-                "mariadb-operator Backups are not installed here; check your backup tool by hand "
-                "before any repair"
+                "mariadb-operator Backups are not installed here and settings.galera_backup_cronjob "
+                "names no backup CronJob; check your backup tool by hand before any repair"
+            ),
+        ),
+        Branch(
+            "cronjob-missing",
+            Status.NO_DATA,
+            "settings.galera_backup_cronjob names a CronJob that does not exist",
+            lambda f: bool(backups_of(f).cronjob) and not backups_of(f).cronjob_found,
+            lambda f: (
+                f"CronJob {backups_of(f).cronjob} (settings.galera_backup_cronjob) does not exist — "
+                "fix the setting, and check your backups by hand before any repair"
             ),
         ),
         Branch(
             "none",
             Status.WARN,
             "no completed backup from before the migration: a restore has nothing to restore",
-            lambda f: backups_of(f).last_good(jobs_of(f).started) is None,
-            lambda f: (
-                f"no completed Backup in {backups_of(f).namespace} from before the migration — "
-                "take one before touching the schema"
-            ),
+            lambda f: backups_of(f).last_good(_started(f)) is None,
+            _none_say,
         ),
     ),
     default=Branch("good", Status.OK, "a good backup predates the migration", lambda f: True, _backup_say),

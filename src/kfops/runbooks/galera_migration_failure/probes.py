@@ -44,7 +44,12 @@ MLMD = Probe(
     "GET /apis/apps/v1/namespaces/{app namespace}/deployments/metadata-grpc-deployment",
     read_mlmd_expectation,
 )
-BACKUPS = Probe("galera-backups", "GET /apis/k8s.mariadb.com/v1alpha1/namespaces/{ns}/backups", read_backups)
+BACKUPS = Probe(
+    "galera-backups",
+    "GET /apis/k8s.mariadb.com/v1alpha1/namespaces/{ns}/backups and the Jobs of the scheduled ones; "
+    "with settings.galera_backup_cronjob, that CronJob and its Jobs",
+    read_backups,
+)
 
 
 def cluster_of(f: Facts) -> ClusterState:

@@ -8,7 +8,7 @@ ending the one session that blocks a DDL (high risk: two approvers).
 
 from __future__ import annotations
 
-from kfops.diagnostics.galera.backups import Backup
+from kfops.diagnostics.galera.backups import CRONJOB, Backup
 from kfops.diagnostics.galera.nodes import ClusterState
 from kfops.diagnostics.galera.sessions import Holder
 from kfops.diagnostics.kube.timefmt import age
@@ -28,38 +28,91 @@ RESTORE_CAUSES = ("migration-dirty", "mlmd-schema-mismatch", "kfp-half-upgraded"
 MAX_KILLS = 3
 
 
-def _restore(backup: Backup | None, inp: ProposalInput, why: tuple[str, ...]) -> Proposal:
-    if backup is None:
-        return Proposal(
-            action="galera.restore-backup",
-            target="galera",
-            title="No good backup found: take one now, then repair forward by hand",
-            risk=Risk.HIGH,
-            mode=Mode.MANUAL,
-            rationale=why,
-            steps=(
-                "Take a logical backup of the damaged schemas before changing anything "
-                "(mariadb-dump --single-transaction --routines <schema>).",
-                "Repair forward: finish or undo the half-applied migration by hand, comparing with the "
-                "migration's up/down files.",
-                "Then schedule backups (mariadb-operator Backup with spec.schedule) and a restore drill.",
-            ),
-        )
-    assert backup.completed is not None
-    name = f"restore-{backup.name}"[:63]
+_SCALE_DOWN = (
+    "Scale the writers to zero: kubectl -n kubeflow scale deploy ml-pipeline "
+    "metadata-grpc-deployment "
+    "ml-pipeline-persistenceagent --replicas=0"
+)
+_RERUN_AFTER = (
+    "Re-run the migration with a clean Job (kfops proposes job.rerun once the schema is clean), "
+    "then scale the writers back up."
+)
+
+
+def _no_backup(why: tuple[str, ...]) -> Proposal:
+    return Proposal(
+        action="galera.restore-backup",
+        target="galera",
+        title="No good backup found: take one now, then repair forward by hand",
+        risk=Risk.HIGH,
+        mode=Mode.MANUAL,
+        rationale=why,
+        steps=(
+            "Take a logical backup of the damaged schemas before changing anything "
+            "(mariadb-dump --single-transaction --routines <schema>).",
+            "Repair forward: finish or undo the half-applied migration by hand, comparing with the "
+            "migration's up/down files.",
+            "Then schedule backups (mariadb-operator Backup with spec.schedule) and a restore drill.",
+        ),
+    )
+
+
+def _restore_manifest(backup: Backup, name: str) -> tuple[str, ...]:
+    """The mariadb-operator Restore, and for a scheduled Backup why it names a time.
+
+    A scheduled Backup holds one file per run; the operator restores the file whose date is closest
+    to ``targetRecoveryTime``, or the newest when it is unset (mariadb-operator
+    ``pkg/backup`` GetBackupTargetFile) — which may be a run taken after the migration broke the
+    schema. So a scheduled run is pinned by its Job's start time.
+    """
+    pinned = backup.run_started or backup.completed if backup.schedule else None
+    target = f"  targetRecoveryTime: {pinned:%Y-%m-%dT%H:%M:%SZ}\n" if pinned else ""
     manifest = (
         "kubectl apply -f - <<'EOF'\n"
         "apiVersion: k8s.mariadb.com/v1alpha1\n"
         "kind: Restore\n"
         f"metadata:\n  name: {name}\n  namespace: {backup.namespace}\n"
         f"spec:\n  mariaDbRef:\n    name: {backup.mariadb}\n  backupRef:\n    name: {backup.name}\n"
+        f"{target}"
         "EOF"
     )
+    if not pinned:
+        return (manifest,)
+    return (
+        manifest,
+        f"targetRecoveryTime picks the file of run {backup.run or 'the last successful run'}: the "
+        "operator restores the file closest to it, and without it the newest, which may be from "
+        "after the migration. Check that file is still within the Backup's maxRetention.",
+    )
+
+
+def _restore_by_hand(backup: Backup) -> tuple[str, ...]:
+    """A CronJob of one's own: kfops cannot know the tool's restore command, only which run."""
+    run = f"Job {backup.namespace}/{backup.run}" if backup.run else "its last successful run"
+    return (
+        f"Restore the dump made by {run} of CronJob {backup.namespace}/{backup.name} "
+        f"(image {backup.image or 'unknown'}) with that tool's own restore procedure — not a newer "
+        "run: those were taken after the migration broke the schema.",
+    )
+
+
+def _restore(backup: Backup | None, inp: ProposalInput, why: tuple[str, ...]) -> Proposal:
+    if backup is None:
+        return _no_backup(why)
+    assert backup.completed is not None
+    name = f"restore-{backup.name}"[:63]
+    restore = _restore_by_hand(backup) if backup.source == CRONJOB else _restore_manifest(backup, name)
+    watch = (
+        (f"Watch it: kubectl -n {backup.namespace} get restore {name} -w (Complete=True)",)
+        if backup.source != CRONJOB
+        else ()
+    )
+    run = f" run {backup.run}" if backup.run else ""
     return Proposal(
         action="galera.restore-backup",
-        target=f"backup/{backup.namespace}/{backup.name}",
-        title=f"Restore from Backup {backup.name} (completed {age(backup.completed, inp.facts.now)} ago)"
-        " — by hand",
+        target=f"{backup.source.lower()}/{backup.namespace}/{backup.name}",
+        title=f"Restore from {backup.source} {backup.name}{run} "
+        f"(completed {age(backup.completed, inp.facts.now)} ago) — by hand",
         risk=Risk.HIGH,
         mode=Mode.MANUAL,
         rationale=why,
@@ -68,17 +121,14 @@ def _restore(backup: Backup | None, inp: ProposalInput, why: tuple[str, ...]) ->
             "agent, metadata-grpc, the migration Job)",
             f"everything written after {backup.completed:%Y-%m-%d %H:%M}Z is lost or must be replayed",
         ),
-        steps=(
-            "Scale the writers to zero: kubectl -n kubeflow scale deploy ml-pipeline "
-            "metadata-grpc-deployment "
-            "ml-pipeline-persistenceagent --replicas=0",
-            manifest,
-            f"Watch it: kubectl -n {backup.namespace} get restore {name} -w (Complete=True)",
-            "Re-run the migration with a clean Job (kfops proposes job.rerun once the schema is clean), "
-            "then scale the writers back up.",
-        ),
+        steps=(_SCALE_DOWN, *restore, *watch, _RERUN_AFTER),
         rollback="none: a restore replaces the data; keep a dump of the damaged state first",
-        params={"backup": backup.name, "namespace": backup.namespace, "mariadb": backup.mariadb},
+        params={
+            "backup": backup.name,
+            "namespace": backup.namespace,
+            "mariadb": backup.mariadb,
+            **({"run": backup.run} if backup.run else {}),
+        },
     )
 
 
