@@ -375,3 +375,55 @@ def test_a_rerun_waits_until_the_migration_schema_is_not_dirty(
     assert prepared.plan.notes[-1] == f"schema {db.schema} is not dirty: " + "; ".join(
         f"{n} version 7" for n in nodes
     )
+
+
+def test_a_rerun_waits_until_a_failed_flyway_migration_is_repaired(
+    db: Db,
+    admin_api: client.ApiClient,
+    team: str,  # noqa: F811 — fixture (test_job_rerun.py)
+) -> None:
+    """Flyway refuses to migrate while its newest history row has success = 0 ("Detected failed
+    migration"); job.rerun reads flyway_schema_history on every node and refuses the plan too."""
+    history = (
+        f"CREATE TABLE `{db.schema}`.flyway_schema_history (installed_rank INT PRIMARY KEY, "
+        "version VARCHAR(50), description VARCHAR(200), type VARCHAR(20), script VARCHAR(1000), "
+        "checksum INT, installed_by VARCHAR(100), installed_on TIMESTAMP DEFAULT CURRENT_TIMESTAMP, "
+        "execution_time INT, success BOOLEAN)"
+    )
+    with db.galera.admin(1) as conn:
+        _query(conn, history)
+        _query(
+            conn,
+            f"INSERT INTO `{db.schema}`.flyway_schema_history "  # noqa: S608
+            "(installed_rank, version, description, type, script, checksum, installed_by, "
+            "execution_time, success) VALUES "
+            "(1, '1', 'init', 'SQL', 'V1__init.sql', 1, 'app', 10, TRUE), "
+            "(2, '2', 'add owner', 'SQL', 'V2__add_owner.sql', 2, 'app', 12, FALSE)",
+        )
+    db.galera.sync()
+    uid, _ = _failed_job(admin_api, team)
+    nodes = [f"{LOOPBACK}:{n.port}" for n in db.galera.nodes]
+    rerun = proposal(
+        "job.rerun",
+        f"job/{team}/{JOB}",
+        namespace=team,
+        job=JOB,
+        uid=uid,
+        galeraNodes=nodes,
+        schema=db.schema,
+    )
+    alice = db.people.who("alice")
+    with pytest.raises(Refused) as refused:
+        db.gate("alice").prepare(rerun, alice)
+    assert str(refused.value).endswith(
+        f"schema {db.schema} has a failed Flyway migration on {nodes[0]} (version 2, add owner): undo "
+        "its half-applied changes or restore, run `flyway repair`, then re-run the Job"
+    )
+
+    with db.galera.admin(1) as conn:  # what `flyway repair` does with a failed row
+        _query(conn, f"DELETE FROM `{db.schema}`.flyway_schema_history WHERE success = FALSE")  # noqa: S608
+    db.galera.sync()
+    prepared = db.gate("alice").prepare(rerun, alice)
+    assert prepared.plan.notes[-1] == f"schema {db.schema} is not dirty: " + "; ".join(
+        f"{n} Flyway at 1" for n in nodes
+    )

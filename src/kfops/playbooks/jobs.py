@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 from kfops.clients.errors import ConfigurationError, NotFound, ReaderError
-from kfops.clients.galera.queries import GOLANG_MIGRATE
-from kfops.clients.protocols import KubeWriter
+from kfops.clients.galera.queries import FLYWAY, GOLANG_MIGRATE
+from kfops.clients.protocols import GaleraReader, KubeWriter
 from kfops.clients.resources import JOBS, PODS
 from kfops.clients.sources import open_galera
 from kfops.model import Proposal, Risk
@@ -69,12 +69,44 @@ def _target(proposal: Proposal) -> tuple[str, str, str]:
     return namespace, name, uid
 
 
-def _schema_is_clean(ctx: Context, proposal: Proposal) -> str:
-    """A note saying the golang-migrate schema is clean, or PlanRefused when it is dirty or unreadable.
+def _bookkeeping(reader: GaleraReader, node: str, schema: str) -> str:
+    """What the migration tools' tables in ``schema`` say on ``node``, or PlanRefused when a tool
+    left it half-way: golang-migrate's ``dirty = 1`` or Flyway's newest row with ``success = 0``.
+    Either tool refuses to run on such a schema, so re-running the Job would only fail again."""
+    said = []
+    try:
+        rows = reader.query_in(node, schema, GOLANG_MIGRATE).value
+    except NotFound:
+        rows = None
+    if rows is not None:
+        dirty = [r for r in rows if str(r.get("dirty")).lower() in ("1", "true")]
+        if dirty:
+            raise PlanRefused(
+                f"schema {schema} is dirty at version {dirty[0].get('version')} on {node} "
+                "(a migration stopped half-way): restore or force the version first "
+                "(`migrate force <last good version>`), then re-run the Job"
+            )
+        said.append("version " + (", ".join(str(r.get("version")) for r in rows) or "none"))
+    try:
+        history = reader.query_in(node, schema, FLYWAY).value
+    except NotFound:
+        history = None
+    if history:
+        newest = history[0]  # ORDER BY installed_rank DESC
+        if str(newest.get("success")).lower() in ("0", "false"):
+            raise PlanRefused(
+                f"schema {schema} has a failed Flyway migration on {node} (version "
+                f"{newest.get('version')}, {newest.get('description')!s}): undo its half-applied changes "
+                "or restore, run `flyway repair`, then re-run the Job"
+            )
+        said.append(f"Flyway at {newest.get('version')}")
+    return ", ".join(said) or "no migration table yet"
 
-    A migration that failed half-way leaves ``schema_migrations.dirty = 1``; golang-migrate then
-    refuses to run at all, so re-running the Job would only fail again. Every reachable node is
-    read, because during an incident they may disagree.
+
+def _schema_is_clean(ctx: Context, proposal: Proposal) -> str:
+    """A note saying the migration schema is clean, or PlanRefused when it is not or cannot be read.
+
+    Every reachable node is read, because during an incident they may disagree.
     """
     nodes, schema = proposal.params.get("galeraNodes"), str(proposal.params.get("schema") or "")
     if not nodes or not schema or not isinstance(nodes, list):
@@ -82,7 +114,7 @@ def _schema_is_clean(ctx: Context, proposal: Proposal) -> str:
     try:
         reader = open_galera(ctx.settings, ctx.reader, tuple(str(n) for n in nodes))
     except ConfigurationError as exc:
-        raise PlanRefused(f"cannot check schema_migrations in {schema}: {exc}") from exc
+        raise PlanRefused(f"cannot check the migration tables in {schema}: {exc}") from exc
     if reader is None:
         return ""
     read: dict[str, str] = {}
@@ -90,29 +122,17 @@ def _schema_is_clean(ctx: Context, proposal: Proposal) -> str:
     try:
         for node in reader.nodes():
             try:
-                rows = reader.query_in(node, schema, GOLANG_MIGRATE).value
-            except NotFound:
-                read[node] = "no schema_migrations table yet"
-                continue
+                read[node] = _bookkeeping(reader, node, schema)
             except ReaderError as exc:
                 failed.append(f"{node}: {exc.message}")
-                continue
-            dirty = [r for r in rows if str(r.get("dirty")).lower() in ("1", "true")]
-            if dirty:
-                raise PlanRefused(
-                    f"schema {schema} is dirty at version {dirty[0].get('version')} on {node} "
-                    "(a migration stopped half-way): restore or force the version first "
-                    "(`migrate force <last good version>`), then re-run the Job"
-                )
-            read[node] = "version " + (", ".join(str(r.get("version")) for r in rows) or "none")
     finally:
         close = getattr(reader, "close", None)
         if callable(close):
             close()
     if not read:
         raise PlanRefused(
-            f"cannot read schema_migrations in {schema} on any node ({'; '.join(failed)}): "
-            "a re-run on a dirty schema fails again, so check it by hand first"
+            f"cannot read the migration tables in {schema} on any node ({'; '.join(failed)}): "
+            "a re-run on a half-migrated schema fails again, so check it by hand first"
         )
     return f"schema {schema} is not dirty: " + "; ".join(f"{n} {v}" for n, v in read.items())
 

@@ -171,19 +171,20 @@ def _force_version(inp: ProposalInput, why: tuple[str, ...]) -> list[Proposal]:
 
 
 def _rerun(job: MigrationJob, inp: ProposalInput, why: tuple[str, ...]) -> Proposal:
-    golang = (
-        [e.schema for e in inp.facts[MIGRATIONS].entries if e.tool == "golang-migrate"]
+    # the schemas whose tool refuses to run half-way (golang-migrate dirty, a failed Flyway row)
+    tracked = (
+        sorted({e.schema for e in inp.facts[MIGRATIONS].entries if e.tool in ("golang-migrate", "flyway")})
         if inp.facts.get(MIGRATIONS)
         else []
     )
     # only a schema the Job names (in its name or labels) is the one it migrates: checking an
-    # unrelated schema's dirty flag would refuse, or allow, for the wrong reason
+    # unrelated schema's bookkeeping would refuse, or allow, for the wrong reason
     named = " ".join((job.name, *job.labels.values())).lower()
-    golang = [s for s in golang if s.lower() in named or s.lower().replace("_", "-") in named]
+    tracked = [s for s in tracked if s.lower() in named or s.lower().replace("_", "-") in named]
     params: dict[str, object] = {"namespace": job.namespace, "job": job.name, "uid": job.uid}
-    if len(golang) == 1 and inp.facts.get(CLUSTER) is not None:
+    if len(tracked) == 1 and inp.facts.get(CLUSTER) is not None:
         params["galeraNodes"] = [n.address for n in inp.facts[CLUSTER].nodes]
-        params["schema"] = golang[0]
+        params["schema"] = tracked[0]
     return Proposal(
         action="job.rerun",
         target=f"job/{job.namespace}/{job.name}",
@@ -193,7 +194,8 @@ def _rerun(job: MigrationJob, inp: ProposalInput, why: tuple[str, ...]) -> Propo
         rationale=why,
         preconditions=(
             f"Job {job.ref} (uid {job.uid}) is still failed",
-            "the schema is not dirty (kfops re-checks golang-migrate's flag before executing)",
+            "the schema is not half-migrated (kfops re-checks golang-migrate's dirty flag and Flyway's "
+            "newest row on every node before executing)",
         ),
         rollback="the new Job only re-runs the same migration; if it fails again, restore from backup",
         params=params,
