@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import yaml
 
+from kfops.clients.snapshot.kube import SnapshotKubeReader
+from kfops.clients.sources import open_kfp
 from kfops.diagnostics.kube.quantity import memory_for_humans, parse_quantity
 from kfops.diagnostics.pipelines.backend import classify_db_line
 from kfops.diagnostics.pipelines.quotas import EXCEEDED
 from kfops.diagnostics.pipelines.steps import missing_object, scheduling_kind
 from kfops.diagnostics.pipelines.workflows import is_run_id, workflow_facts
+from kfops.runbooks.engine import Engine
+from kfops.runbooks.registry import find
+from kfops.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -159,3 +167,74 @@ def test_a_retried_kfp_step_is_named_after_its_task_with_its_limits() -> None:
     assert workflow.run_id == "r"
     last = workflow.last_progress()
     assert last is not None and last.minute == 9
+
+
+def _pod_node(name: str, phase: str, finished: str, **extra: object) -> dict[str, object]:
+    return {
+        "name": f"wf.root.{name}.executor",
+        "displayName": "executor",
+        "type": "Pod",
+        "templateName": "system-container-impl",
+        "phase": phase,
+        "startedAt": "2026-11-20T10:00:00Z",
+        "finishedAt": finished,
+        **extra,
+    }
+
+
+def test_failed_steps_are_the_failed_pod_nodes_newest_first() -> None:
+    workflow = workflow_facts(
+        {
+            "metadata": {"name": "wf", "namespace": "team-a"},
+            "status": {
+                "phase": "Failed",
+                "message": "child 'wf-9' failed",
+                "nodes": {
+                    "wf-1": _pod_node("load", "Succeeded", "2026-11-20T10:01:00Z"),
+                    "wf-2": _pod_node("a", "Failed", "2026-11-20T10:02:00Z", message="Error (exit code 1)"),
+                    "wf-3": _pod_node("b", "Error", "2026-11-20T10:04:00Z", message="pod deleted"),
+                    "wf-4": _pod_node("c", "Failed", "2026-11-20T10:03:00Z"),
+                    "wf-5": {"name": "wf.root", "type": "DAG", "phase": "Failed"},
+                },
+            },
+        }
+    )
+    assert [n.step for n in workflow.failed_pod_nodes()] == ["b", "c", "a"]
+
+
+def test_a_failed_run_names_its_failed_step_not_argos_child_message() -> None:
+    """run-failed: Argo's status.message says only "child '…' failed"; the summary names the step."""
+    folder = Path(__file__).resolve().parents[1] / "scenarios" / "stuck-pipeline" / "run-failed"
+    reader = SnapshotKubeReader.open(folder)
+    settings = Settings()
+    [diagnosis] = Engine(reader, settings, kfp=open_kfp(settings, reader)).diagnose(
+        find("stuck-pipeline"), "team-a/churn-model-training-c8w2j"
+    )
+    summary = next(f for f in diagnosis.findings if f.rung == "workflow").summary
+    assert summary.endswith(
+        "child 'churn-model-training-c8w2j-1631551839' failed; failed: step evaluate-model (Pod executor, "
+        "template system-container-impl) Failed: Error (exit code 1)"
+    )
+    assert "step evaluate-model" in diagnosis.conclusion.summary
+
+
+def test_a_failed_steps_exit_code_comes_from_its_pod_when_the_node_has_none(tmp_path: Path) -> None:
+    """A node without outputs.exitCode (and a bare message): the pod's main container says 1."""
+    folder = tmp_path / "run-failed"
+    shutil.copytree(
+        Path(__file__).resolve().parents[1] / "scenarios" / "stuck-pipeline" / "run-failed", folder
+    )
+    path = folder / "workflows.yaml"
+    loaded = yaml.safe_load(path.read_text())
+    workflow = loaded["items"][0] if "items" in loaded else loaded
+    node = workflow["status"]["nodes"]["churn-model-training-c8w2j-1110201843"]
+    node["message"] = "Error"
+    del node["outputs"]
+    path.write_text(yaml.safe_dump(loaded))
+    reader = SnapshotKubeReader.open(folder)
+    settings = Settings()
+    [diagnosis] = Engine(reader, settings, kfp=open_kfp(settings, reader)).diagnose(
+        find("stuck-pipeline"), "team-a/churn-model-training-c8w2j"
+    )
+    summary = next(f for f in diagnosis.findings if f.rung == "workflow").summary
+    assert summary.endswith("template system-container-impl) Failed: Error (exit code 1)")

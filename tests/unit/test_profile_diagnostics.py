@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from kfops.clients.snapshot.kube import SnapshotKubeReader
+from kfops.diagnostics.kube.log_lines import error_lines, trim
 from kfops.diagnostics.profiles.crds import crd_facts
-from kfops.diagnostics.profiles.logs import classify, error_lines, trim
+from kfops.diagnostics.profiles.logs import classify
 from kfops.diagnostics.profiles.profiles import profile_facts, unknown_fields
 from kfops.diagnostics.profiles.versions import (
     newer,

@@ -15,6 +15,7 @@ from kfops.clients.resources import CONFIGMAPS, DEPLOYMENTS, ENDPOINTSLICES, POD
 from kfops.diagnostics.context import ProbeContext, failure_evidence, kube_evidence
 from kfops.diagnostics.kube.pods import PodFacts, pod_facts
 from kfops.diagnostics.kubeflow.migration_jobs import ERROR_CLASSES
+from kfops.diagnostics.pipelines.controller_logs import OOM_REASON, ControllerCrash, classify_controller_log
 from kfops.model import Evidence, Observed
 
 WORKFLOW_CONTROLLER = "workflow-controller"
@@ -131,11 +132,18 @@ def read_component(
     ctx: ProbeContext, name: str, role: str, *, logs: bool
 ) -> tuple[Component, list[Evidence]]:
     """One Deployment, its pods, and (``logs``) the database errors in its newest pod's log."""
+    component, evidence, _ = _read_component(ctx, name, role, logs=logs)
+    return component, evidence
+
+
+def _read_component(
+    ctx: ProbeContext, name: str, role: str, *, logs: bool
+) -> tuple[Component, list[Evidence], list[dict[str, Any]]]:
     namespace = ctx.settings.kfp_namespace
     try:
         fetched = ctx.kube.get(DEPLOYMENTS, name, namespace)
     except NotFound as exc:
-        return Component(name, role, namespace, found=False), [failure_evidence(exc, ctx.now)]
+        return Component(name, role, namespace, found=False), [failure_evidence(exc, ctx.now)], []
     raw = fetched.value
     status, metadata = raw.get("status") or {}, raw.get("metadata") or {}
     replicas = int((raw.get("spec") or {}).get("replicas", 1) or 0)
@@ -162,7 +170,7 @@ def read_component(
         pods=tuple(pod_facts(p) for p in raw_pods),
         db_errors=tuple(errors),
     )
-    return component, evidence
+    return component, evidence, raw_pods
 
 
 def _db_errors(ctx: ProbeContext, raw_pods: list[dict[str, Any]]) -> tuple[list[DbError], list[Evidence]]:
@@ -197,10 +205,65 @@ def _db_errors(ctx: ProbeContext, raw_pods: list[dict[str, Any]]) -> tuple[list[
 class Controller:
     deployment: Component
     configmap_found: bool
+    #: why it crash-loops (its last termination, its previous log); None when it does not
+    crash: ControllerCrash | None = None
+
+
+def _memory(raw_pod: dict[str, Any], container: str) -> tuple[str, str]:
+    """(limit, request) of one container's memory in the pod spec; "" where unset."""
+    for spec in (raw_pod.get("spec") or {}).get("containers") or []:
+        if spec.get("name") == container:
+            resources = spec.get("resources") or {}
+            limit = (resources.get("limits") or {}).get("memory")
+            request = (resources.get("requests") or {}).get("memory")
+            return str(limit or ""), str(request or "")
+    return "", ""
+
+
+def read_crash(
+    ctx: ProbeContext, raw_pods: list[dict[str, Any]]
+) -> tuple[ControllerCrash | None, list[Evidence]]:
+    """Why the workflow-controller crash-loops: one read of one crash-looping pod's previous log.
+
+    OOMKilled comes from the container's last termination state, without a log read; a log that
+    cannot be read is kept as evidence (class "unread"), never raised.
+    """
+    crashing = [
+        (raw, facts, c)
+        for raw in raw_pods
+        for facts in (pod_facts(raw),)
+        for c in facts.containers
+        if c.crashlooping and c.name == _app_container(raw)
+    ]
+    if not crashing:
+        return None, []
+    raw, facts, state = sorted(crashing, key=lambda t: t[1].name)[0]
+    pod, container, restarts = facts.name, state.name, state.restarts
+    if OOM_REASON in (state.last_reason, state.reason):
+        limit, request = _memory(raw, container)
+        return ControllerCrash(
+            "oom", pod, container, memory_limit=limit, memory_request=request, restarts=restarts
+        ), []
+    try:
+        log = ctx.kube.pod_log(facts.namespace, pod, container, previous=True, tail_lines=LOG_LINES)
+    except ReaderError as exc:
+        crash = ControllerCrash("unread", pod, container, restarts=restarts, error=exc.headline)
+        return crash, [failure_evidence(exc, ctx.now)]
+    text = str(log.value or "")
+    cls, line, field, denial = classify_controller_log(text)
+    crash = ControllerCrash(cls, pod, container, line=line, field=field, denial=denial, restarts=restarts)
+    said = f"previous {LOG_LINES} log lines of {pod}/{container}: " + (
+        f"{cls}: {line}" if cls != "unknown" else (line or "empty")
+    )
+    return crash, [kube_evidence(log, said, {"lines": text.splitlines()[-10:]})]
 
 
 def read_workflow_controller(ctx: ProbeContext) -> Observed:
-    component, evidence = read_component(ctx, WORKFLOW_CONTROLLER, "the Argo workflow-controller", logs=False)
+    component, evidence, raw_pods = _read_component(
+        ctx, WORKFLOW_CONTROLLER, "the Argo workflow-controller", logs=False
+    )
+    crash, crash_evidence = read_crash(ctx, raw_pods) if component.crashlooping else (None, [])
+    evidence.extend(crash_evidence)
     namespace = ctx.settings.kfp_namespace
     try:
         fetched = ctx.kube.get(CONFIGMAPS, CONTROLLER_CONFIGMAP, namespace)
@@ -209,7 +272,7 @@ def read_workflow_controller(ctx: ProbeContext) -> Observed:
     except NotFound as exc:
         evidence.append(failure_evidence(exc, ctx.now))
         configmap = False
-    return Observed(Controller(component, configmap), tuple(evidence))
+    return Observed(Controller(component, configmap, crash), tuple(evidence))
 
 
 def read_kfp_backend(ctx: ProbeContext) -> Observed:

@@ -30,7 +30,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from kfops.diagnostics.kube.timefmt import parse_time
@@ -169,6 +169,17 @@ class Workflow:
 
     def pod_nodes(self) -> tuple[WorkflowNode, ...]:
         return tuple(n for n in self.nodes.values() if n.type == "Pod")
+
+    def failed_pod_nodes(self) -> tuple[WorkflowNode, ...]:
+        """The Pod nodes that failed (Failed or Error), newest first: the steps a failed run names."""
+        failed = [n for n in self.pod_nodes() if n.phase in FAILED_NODE]
+        return tuple(
+            sorted(
+                failed,
+                key=lambda n: n.finished or n.started or datetime.min.replace(tzinfo=UTC),
+                reverse=True,
+            )
+        )
 
     def active_pod_nodes(self) -> tuple[WorkflowNode, ...]:
         return tuple(n for n in self.pod_nodes() if n.phase in ("Pending", "Running"))

@@ -22,8 +22,9 @@ from kfops.clients.errors import NotFound, ReaderError
 from kfops.clients.resources import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
 from kfops.diagnostics.context import ProbeContext, failure_evidence, kube_evidence
 from kfops.diagnostics.kube.events import EventFacts, event_facts
+from kfops.diagnostics.kube.log_lines import error_lines
 from kfops.diagnostics.kube.timefmt import age, parse_time
-from kfops.diagnostics.profiles.logs import CLASSES, LogMatch, classify, error_lines
+from kfops.diagnostics.profiles.logs import CLASSES, LogMatch, classify
 from kfops.diagnostics.profiles.versions import parse_image
 from kfops.model import Evidence, Observed
 

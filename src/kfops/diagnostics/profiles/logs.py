@@ -28,6 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kfops.diagnostics.kube.log_lines import Denial, denial_in, trim
+
 _Q = r'\\?"'  # a double quote, escaped or not
 _V = r'[^"\\]+'  # a quoted value
 
@@ -40,16 +42,10 @@ CONVERSION = re.compile(
     r"converting \(?[\w./]+\)? to [\w./]+|no conversion (?:func|function)",
     re.IGNORECASE,
 )
-FORBIDDEN = re.compile(
-    rf"is forbidden: User {_Q}({_V}){_Q} cannot (\w+) resource {_Q}({_V}){_Q}"
-    rf"(?: in API group {_Q}([^\"\\]*){_Q})?"
-    rf"(?: in the namespace {_Q}({_V}){_Q}| at the cluster scope)?"
-)
 INOTIFY = re.compile(r"too many open files|Failed to start file watcher|failed to create fsnotify watcher")
 LABELS_FILE = re.compile(
     r"namespace labels properties file doesn't exist|Unable to parse default namespace labels"
 )
-ERRORISH = re.compile(r"\b(error|ERROR|Error|panic|fatal|FATAL|failed|Failed)\b")
 
 #: the classes in priority order (the first that matches any line wins)
 CLASSES = (
@@ -61,31 +57,6 @@ CLASSES = (
     "inotify",
     "labels-file",
 )
-MAX_QUOTE = 300  # characters of a quoted line kept in a summary
-
-
-@dataclass(frozen=True)
-class Denial:
-    """What RBAC refused, as the API server's message names it."""
-
-    user: str
-    verb: str
-    resource: str  # "profiles", or "namespaces/finalizers"
-    group: str  # "" for the core group
-    namespace: str  # "" at the cluster scope
-
-    @property
-    def service_account(self) -> tuple[str, str] | None:
-        """(namespace, name) for a ServiceAccount user."""
-        parts = self.user.split(":")
-        if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
-            return parts[2], parts[3]
-        return None
-
-    def describe(self) -> str:
-        group = f'API group "{self.group}"' if self.group else "the core API group"
-        scope = f"in namespace {self.namespace}" if self.namespace else "at the cluster scope"
-        return f'{self.user} cannot {self.verb} "{self.resource}" in {group} {scope}'
 
 
 @dataclass(frozen=True)
@@ -103,17 +74,6 @@ class LogMatch:
     @property
     def quote(self) -> str:
         return trim(self.line, self.at)
-
-
-def trim(line: str, at: int = 0) -> str:
-    """The line without surrounding blanks; a long one cut to MAX_QUOTE characters around `at`."""
-    stripped = line.strip()
-    at = max(0, at - (len(line) - len(line.lstrip())))
-    if len(stripped) <= MAX_QUOTE:
-        return stripped
-    start = max(0, min(at - MAX_QUOTE // 3, len(stripped) - MAX_QUOTE + 1))
-    text = stripped[start : start + MAX_QUOTE - 1]
-    return ("…" if start else "") + text + ("…" if start + MAX_QUOTE - 1 < len(stripped) else "")
 
 
 def _is_istio(line: str) -> bool:
@@ -152,17 +112,8 @@ def _match(cls: str, line: str) -> LogMatch | None:
     if cls == "conversion":
         return _simple(cls, line, CONVERSION)
     if cls == "rbac-forbidden":
-        found = FORBIDDEN.search(line)
-        if not found:
-            return None
-        denial = Denial(
-            user=found.group(1),
-            verb=found.group(2),
-            resource=found.group(3),
-            group=found.group(4) or "",
-            namespace=found.group(5) or "",
-        )
-        return LogMatch(cls, line, denial=denial, at=found.start())
+        denied = denial_in(line)
+        return LogMatch(cls, line, denial=denied[0], at=denied[1]) if denied else None
     if cls == "inotify":
         return _simple(cls, line, INOTIFY)
     if cls == "labels-file":
@@ -179,10 +130,3 @@ def classify(text: str) -> LogMatch | None:
             if found is not None:
                 return found
     return None
-
-
-def error_lines(text: str, n: int = 3) -> tuple[str, ...]:
-    """The last n error-looking lines (else the last n lines), trimmed: what a human reads first."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if ERRORISH.search(line)]
-    return tuple(trim(line) for line in (errors or lines)[-n:])

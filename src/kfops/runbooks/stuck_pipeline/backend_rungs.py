@@ -27,7 +27,11 @@ def controller_trouble(controller: Controller | None) -> str:
     if not deployment.found:
         return f"{deployment.describe()}: no Workflow in the cluster can advance"
     if deployment.crashlooping:
-        return f"workflow-controller is crash-looping: {deployment.describe()}"
+        crash = controller.crash
+        if crash is not None and crash.explained:
+            return f"workflow-controller is crash-looping {crash.describe()} ({deployment.describe()})"
+        why = f"; {crash.describe()}" if crash is not None else ""
+        return f"workflow-controller is crash-looping: {deployment.describe()}{why}"
     if deployment.down:
         return f"workflow-controller is down: {deployment.describe()}"
     if not controller.configmap_found:
@@ -79,7 +83,9 @@ WORKFLOW_CONTROLLER = Rung(
         Branch(
             "crashlooping",
             Status.FAIL,
-            "the workflow-controller crash-loops: Workflows advance only between crashes, if at all",
+            "the workflow-controller crash-loops: Workflows advance only between crashes, if at all; its "
+            "previous log (a ConfigMap that does not parse, an RBAC refusal, an unreachable API server) or "
+            "its last termination (OOMKilled) says why, and whether a restart can help",
             lambda f: bool(_controller(f).crashlooping),
             _controller_say,
         ),

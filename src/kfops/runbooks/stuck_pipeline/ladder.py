@@ -9,7 +9,7 @@ servers) is named before what stops one step.
 from __future__ import annotations
 
 from kfops.diagnostics.pipelines.target import check_workflow_target
-from kfops.model import Cause, Ladder
+from kfops.model import Cause, Findings, Ladder
 from kfops.runbooks.causes import answered, answered_either, summary_of
 from kfops.runbooks.stuck_pipeline.backend_rungs import KFP_BACKEND, OBJECT_STORE_RUNG, WORKFLOW_CONTROLLER
 from kfops.runbooks.stuck_pipeline.proposals import propose
@@ -29,6 +29,18 @@ from kfops.runbooks.stuck_pipeline.step_rungs import (
     STEP_VOLUMES,
 )
 
+
+def _controller_summary(found: Findings) -> str:
+    """The controller's rung answer, led by what no longer advances; a crash loop's answer says why
+    it crashes and whether a restart would help (backend_rungs.controller_trouble)."""
+    prefix = (
+        "The Argo workflow-controller crash-loops, so no Workflow advances"
+        if found.branch("workflow-controller") == "crashlooping"
+        else "The Argo workflow-controller is down"
+    )
+    return summary_of("workflow-controller", prefix, "stuck-workflows")(found)
+
+
 CAUSES = (
     Cause(
         "workflow-controller-down",
@@ -37,7 +49,7 @@ CAUSES = (
             ("workflow-controller", ("missing", "down", "crashlooping", "configmap-missing")),
             ("stuck-workflows", ("controller-down",)),
         ),
-        summary_of("workflow-controller", "The Argo workflow-controller is down", "stuck-workflows"),
+        _controller_summary,
     ),
     Cause(
         "task-results-rbac",
@@ -125,7 +137,7 @@ CAUSES = (
     ),
     Cause(
         "run-failed",
-        "the run failed (not stuck): the Workflow's message names the step",
+        "the run failed (not stuck): the failed step, its message and exit code say why",
         answered("workflow", "failed"),
         summary_of("workflow", "The run failed"),
         confidence="medium",
@@ -193,6 +205,8 @@ LADDER = Ladder(
     mitigation=(
         "If the workflow-controller, the KFP database or a KFP server is down, fix that first: every run "
         "is stuck the same way.",
+        "If the workflow-controller crash-loops on its ConfigMap, its RBAC, the API server or its memory "
+        "limit, fix that cause: a restart crashes the same way.",
         "If the steps finished but the run stays Running, grant the executor `create, patch` on "
         "workflowtaskresults (Argo ≥ 3.5), then terminate and resubmit the stuck runs.",
         "If a step waits — GPUs, quota, a volume, an image, a Secret — fix what it waits for; Argo "

@@ -54,7 +54,8 @@ STORAGE = Probe(
 QUOTAS = Probe("quotas", "GET /api/v1/namespaces/{ns}/resourcequotas", read_quotas)
 CONTROLLER = Probe(
     "workflow-controller",
-    "GET the workflow-controller Deployment, its pods and ConfigMap in {kfp_namespace}",
+    "GET the workflow-controller Deployment, its pods and ConfigMap in {kfp_namespace}; when it "
+    "crash-loops, one pod's previous log (tailLines=50)",
     read_workflow_controller,
 )
 BACKEND = Probe(
@@ -113,6 +114,8 @@ def hung_after_min(f: Facts) -> float:
 #: worth saying even before any run has been still long enough to count as stuck
 SWEEP_CONTROLLER = replace(CONTROLLER, optional=True)
 SWEEP_BACKEND = replace(BACKEND, optional=True)
+#: a failed run's step pods, for the exit code a Workflow node did not record: never worth an ERROR
+FAILED_STEP_PODS = replace(STEPS, optional=True)
 
 
 def workflow_of(f: Facts) -> Workflow | None:

@@ -9,8 +9,12 @@ terminate / retry the run through the KFP API (only when the API answered for th
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from kfops.clients.resources import ResourceRef
 from kfops.diagnostics.kube.quantity import memory_for_humans, parse_quantity
-from kfops.diagnostics.pipelines.backend import PERSISTENCE_AGENT, Component
+from kfops.diagnostics.pipelines.backend import CONTROLLER_CONFIGMAP, PERSISTENCE_AGENT, Component
+from kfops.diagnostics.pipelines.controller_logs import ControllerCrash
 from kfops.diagnostics.pipelines.kfp_run import RunView
 from kfops.diagnostics.pipelines.quotas import refusals
 from kfops.diagnostics.pipelines.steps import StepPod, missing_object, oom_kills, stuck_containers
@@ -18,6 +22,7 @@ from kfops.diagnostics.pipelines.volumes import unbound_claims
 from kfops.diagnostics.pipelines.workflows import Workflow
 from kfops.model import Facts, Mode, Proposal, ProposalInput, Risk
 from kfops.runbooks.causes import Proposer, proposals_by_cause
+from kfops.runbooks.requirements import rbac_rule
 from kfops.runbooks.stuck_pipeline.probes import (
     KFP_RUN,
     WORKFLOW,
@@ -55,6 +60,8 @@ RATIONALE = {
 #: the states kfp.terminate-run acts on (the playbook refuses others by name)
 TERMINABLE = frozenset({"PENDING", "RUNNING", "PAUSED"})
 OOM_FACTOR = 2  # a step killed at its limit gets twice the memory: one retry, not a ladder of them
+#: an OOM-killed controller's limit × 1.5, as the profile and KServe ladders raise a server's memory
+CONTROLLER_OOM_FACTOR = Decimal("1.5")
 
 
 def _run(f: Facts) -> RunView | None:
@@ -156,9 +163,132 @@ def _manual(action: str, target: str, title: str, why: tuple[str, ...], *steps: 
 
 
 # ---------------------------------------------------------------- per cause
+def _config_fix(ns: str, pod: str, crash: ControllerCrash, why: tuple[str, ...]) -> Proposal:
+    key = (
+        f"Remove or rename the key '{crash.field}': this Argo version does not know it (removed by an "
+        "upgrade, or misspelt) — the keys of your version are in Argo's "
+        "docs/workflow-controller-configmap.yaml."
+        if crash.field
+        else "Fix what the error names: a value of the wrong type, broken indentation, a duplicate key, "
+        "or a 'config' key next to others (use one or the other)."
+    )
+    return _manual(
+        "argo.fix-controller-config",
+        f"configmap/{ns}/{CONTROLLER_CONFIGMAP}",
+        f"Fix ConfigMap {ns}/{CONTROLLER_CONFIGMAP} so the workflow-controller can parse it — by hand",
+        why,
+        f"The controller said: {crash.line}",
+        key,
+        f"kubectl -n {ns} edit configmap {CONTROLLER_CONFIGMAP}  # or fix it in your GitOps repository, "
+        "or the next sync puts the bad value back",
+        "A restart does not help until the ConfigMap parses: every start reads it and exits. Once fixed, "
+        f"the kubelet starts the controller on its own (back-off up to 5 min), or at once: kubectl -n {ns} "
+        f"delete pod {pod}",
+        f"Check: kubectl -n {ns} logs deploy/workflow-controller --tail=20  # no fatal line; Workflows "
+        "advance",
+    )
+
+
+def _rbac_fix(ns: str, crash: ControllerCrash, why: tuple[str, ...]) -> Proposal:
+    denial = crash.denial
+    assert denial is not None
+    account_ns, account = denial.service_account or (ns, "argo")
+    resource, _, subresource = denial.resource.partition("/")
+    rule = rbac_rule(
+        denial.verb, ResourceRef(denial.group, "", resource, "", bool(denial.namespace)), subresource
+    )
+    scope = (
+        f"in namespace {denial.namespace} (a Role)" if denial.namespace else "cluster-wide (a ClusterRole)"
+    )
+    group = f".{denial.group}" if denial.group else ""
+    return _manual(
+        "rbac.grant-controller",
+        f"serviceaccount/{account_ns}/{account}",
+        f"Grant {account_ns}/{account} '{denial.verb}' on \"{denial.resource}\" ({denial.group or 'core'} "
+        "group) — by hand",
+        why,
+        f"The API server said: {crash.line}",
+        f"The missing rule, {scope}: {rule}",
+        "Usually the controller was upgraded without its RBAC: re-apply the pipelines manifests' Argo "
+        "roles of the same release (argo-cluster-role / argo-role), or add the rule to the role bound to "
+        f"the ServiceAccount: kubectl get clusterrolebinding,rolebinding -A -o wide | grep {account}",
+        f"Check: kubectl auth can-i {denial.verb} {resource}{group}"
+        + (f" --subresource={subresource}" if subresource else "")
+        + f" --as system:serviceaccount:{account_ns}:{account}"
+        + (f" -n {denial.namespace}" if denial.namespace else ""),
+        "A restart does not help until the rule exists; the kubelet restarts the controller on its own.",
+    )
+
+
+def _apiserver_fix(ns: str, crash: ControllerCrash, why: tuple[str, ...]) -> Proposal:
+    return _manual(
+        "kube.check-apiserver-path",
+        f"deployment/{ns}/workflow-controller",
+        "Find why the workflow-controller cannot reach the Kubernetes API server — by hand",
+        why,
+        f"The controller said: {crash.line}",
+        "kubectl get --raw '/readyz?verbose'  # is the API server (and etcd) healthy?",
+        f"kubectl -n {ns} get networkpolicy  # a policy without egress to the API server (443/6443) "
+        "cuts the controller off",
+        "A restart changes nothing: the kubelet restarts the controller on its own once the API server "
+        "answers.",
+    )
+
+
+def _memory_fix(ns: str, crash: ControllerCrash, why: tuple[str, ...]) -> Proposal:
+    ref = f"{ns}/workflow-controller"
+    limit = parse_quantity(crash.memory_limit) if crash.memory_limit else None
+    if limit is not None:
+        new = memory_for_humans(limit * CONTROLLER_OOM_FACTOR)
+        request = parse_quantity(crash.memory_request) if crash.memory_request else None
+        set_request = (
+            f" --requests=memory={new}" if request is None or request > limit * CONTROLLER_OOM_FACTOR else ""
+        )
+        title = (
+            f"Give workflow-controller of {ref} a {new} memory limit (now {crash.memory_limit}): "
+            f"{crash.restarts} restarts, last OOMKilled — by hand"
+        )
+        change = (
+            f"kubectl -n {ns} set resources deployment/workflow-controller -c {crash.container} "
+            f"--limits=memory={new}{set_request}  # {crash.memory_limit} × 1.5"
+        )
+    else:
+        title = (
+            f"Reserve memory for workflow-controller of {ref}: it has no limit and was OOMKilled when the "
+            "node ran out — by hand"
+        )
+        change = (
+            f"kubectl -n {ns} top pod {crash.pod} --containers  # what it uses; then: kubectl -n {ns} set "
+            f"resources deployment/workflow-controller -c {crash.container} --requests=memory=<1.5 × that> "
+            "--limits=memory=<the same>"
+        )
+    return _manual(
+        "argo.raise-controller-memory",
+        f"deployment/{ref}",
+        title,
+        why,
+        change,
+        "Change it in your GitOps repository too, or the next sync puts the old limit back.",
+        "The controller's memory grows with the Workflows it keeps: let finished runs go "
+        "(ttlStrategy, podGC; KFP: TTL_SECONDS_AFTER_WORKFLOW_FINISH) so it does not grow back.",
+        "A restart would be OOMKilled the same way.",
+    )
+
+
 def _controller(inp: ProposalInput, why: tuple[str, ...]) -> tuple[Proposal, ...]:
     controller = controller_of(inp.facts)
     deployment = controller.deployment
+    crash = controller.crash
+    ns = deployment.namespace or inp.settings.kfp_namespace
+    if deployment.found and deployment.crashlooping and crash is not None and crash.explained:
+        if crash.cls == "config-invalid":
+            return (_config_fix(ns, crash.pod, crash, why),)
+        if crash.cls == "rbac-forbidden" and crash.denial is not None:
+            return (_rbac_fix(ns, crash, why),)
+        if crash.cls == "api-unreachable":
+            return (_apiserver_fix(ns, crash, why),)
+        if crash.cls == "oom":
+            return (_memory_fix(ns, crash, why),)
     if deployment.found and (deployment.down or deployment.crashlooping) and controller.configmap_found:
         return (restart(deployment, why),)
     ns = inp.settings.kfp_namespace

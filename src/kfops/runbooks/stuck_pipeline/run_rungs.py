@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from kfops.diagnostics.kube.timefmt import age
 from kfops.diagnostics.pipelines.backend import Component
-from kfops.diagnostics.pipelines.workflows import FAILED_NODE, Workflow
+from kfops.diagnostics.pipelines.steps import Steps
+from kfops.diagnostics.pipelines.workflows import FAILED_NODE, Workflow, WorkflowNode
 from kfops.model import Branch, Facts, Rung, Status
 from kfops.runbooks.stuck_pipeline.backend_rungs import controller_trouble, database_trouble, server_trouble
 from kfops.runbooks.stuck_pipeline.probes import (
+    FAILED_STEP_PODS,
     KFP_RUN,
     SWEEP,
     SWEEP_BACKEND,
@@ -244,10 +246,55 @@ def _hung(f: Facts) -> bool:
     return w.minutes_without_progress(f.now) >= hung_after_min(f)
 
 
+#: the failed steps a failed run's summary names (newest first)
+FAILED_STEPS_SHOWN = 3
+
+
+def _pod_exit_code(steps: Steps | None, node: WorkflowNode) -> str:
+    """The step container's exit code from the node's pod (KFP's is "main"), "" when not known."""
+    pod = steps.pod_of(node.id) if steps is not None else None
+    if pod is None:
+        return ""
+    codes = [
+        (c, code) for c, _, code in pod.terminations if code and c not in ("wait", "init", "kfp-launcher")
+    ]
+    main = next((code for c, code in codes if c == "main"), None)
+    code = main if main is not None else (codes[0][1] if codes else None)
+    return str(code) if code is not None else ""
+
+
+def failed_steps(f: Facts) -> tuple[str, ...]:
+    """Each failed Pod node, newest first, at most FAILED_STEPS_SHOWN: step, Pod node, template,
+    phase, message and exit code (the node's outputs.exitCode, else its pod's)."""
+    workflow = workflow_of(f)
+    if workflow is None:
+        return ()
+    steps: Steps | None = f.get(FAILED_STEP_PODS)
+    said = []
+    for node in workflow.failed_pod_nodes()[:FAILED_STEPS_SHOWN]:
+        code = node.exit_code or _pod_exit_code(steps, node)
+        pod = f"Pod {node.display_name or node.id}, template {node.template or '?'}"
+        text = f"step {node.step} ({pod}) {node.phase}"
+        if node.message:
+            text += f": {node.message}"
+        if code and f"exit code {code}" not in node.message:
+            text += f" (exit code {code})"
+        said.append(text)
+    return tuple(said)
+
+
+def _failed_steps_say(f: Facts) -> str:
+    said = failed_steps(f)
+    if not said:
+        return ""
+    more = len(_workflow(f).failed_pod_nodes()) - len(said)
+    return "; failed: " + "; ".join(said) + (f" (and {more} more)" if more > 0 else "")
+
+
 WORKFLOW_RUNG = Rung(
     id="workflow",
     question="What phase is the run's Argo Workflow in, and when did it last move?",
-    probes=(WORKFLOW, KFP_RUN, THRESHOLDS),
+    probes=(WORKFLOW, KFP_RUN, THRESHOLDS, FAILED_STEP_PODS),
     branches=(
         Branch(
             "missing",
@@ -262,11 +309,11 @@ WORKFLOW_RUNG = Rung(
         Branch(
             "failed",
             Status.FAIL,
-            "the Workflow failed; its message says where",
+            "the Workflow failed; its failed step pods (newest first) say where",
             lambda f: _workflow(f).phase in FAILED_NODE,
             lambda f: (
                 f"Workflow {_workflow(f).ref} {_workflow(f).phase} {age(_workflow(f).finished, f.now)} ago: "
-                f"{_workflow(f).message or 'no message'}"
+                f"{_workflow(f).message or 'no message'}" + _failed_steps_say(f)
             ),
         ),
         Branch(
