@@ -6,7 +6,8 @@ and whether it predates the migration are what the on-call engineer needs first.
 - **mariadb-operator Backups.** A one-shot Backup reports its Job through the ``Complete``
   condition, and a *failed* Job is also ``Complete=True`` — with reason ``JobFailed``
   (mariadb-operator ``pkg/condition/complete.go``); only reason ``JobComplete`` is a backup.
-  A scheduled Backup (``spec.schedule``) runs a CronJob of its own name. Its condition says only
+  A scheduled Backup (``spec.schedule``) runs a CronJob of its own name and namespace (the batch
+  controller builds it from the Backup's object key). Its condition says only
   whether the newest run succeeded, and its transition time is when that first became so — not
   when the last backup was taken — so each run is read from the Jobs that CronJob made.
 - **``settings.galera_backup_cronjob``**: a CronJob (``NAMESPACE/NAME``) running a team's own
