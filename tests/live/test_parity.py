@@ -35,12 +35,14 @@ import yaml
 from kubernetes import client
 
 from kfops.clients.live.kube import LiveKubeReader
+from kfops.clients.resources import WORKFLOWS
 from kfops.clients.snapshot.kfp import SnapshotKfpReader
 from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.snapshot.store import Fault
 from kfops.clients.sources import open_galera, open_kfp, open_prometheus
 from kfops.clients.timeouts import Timeouts
 from kfops.diagnostics.context import TargetNotFound
+from kfops.diagnostics.pipelines.workflows import decode_compressed_nodes
 from kfops.model import Diagnosis, Evidence, Finding, Source
 from kfops.runbooks.engine import Engine
 from kfops.runbooks.registry import find
@@ -60,6 +62,7 @@ from .loader import (
     purge,
     revoke_reader,
     shift_time,
+    shift_times,
 )
 from .parity_proxy import ParityProxy, Read, classify
 
@@ -461,6 +464,20 @@ def test_other_fault_kinds_replay_live_as_offline(
     _, diagnoses = diagnose_both(parity, folder, "gpu-node-down", target)
     failures = {_failure(e) for d in diagnoses for f in d.findings for e in f.evidence}
     assert failure in failures, "the fault was not replayed"
+
+
+def test_compressed_nodes_are_loaded_with_their_times_shifted(parity: Parity) -> None:
+    """The times inside status.compressedNodes move with every other timestamp of the load, so
+    live the steps are exactly as old as offline (the loader decodes, shifts and re-encodes)."""
+    folder = next(c.scenario for c in CASES if c.scenario.name == "compressed-nodes")
+    live = parity.scenario(folder)
+    [entry] = SnapshotKubeReader.open(folder).store.entries(WORKFLOWS.group, WORKFLOWS.kind)
+    recorded = decode_compressed_nodes(entry.obj["status"]["compressedNodes"])
+    loaded = live.reader.get(WORKFLOWS, entry.name, entry.namespace).value
+    assert decode_compressed_nodes(loaded["status"]["compressedNodes"]) == shift_times(
+        recorded, live.loaded.delta
+    )
+    assert live.loaded.delta, "a load shifts times (else this test proves nothing)"
 
 
 def test_a_kind_recorded_as_not_served_is_not_served_live(parity: Parity) -> None:
