@@ -44,7 +44,8 @@ def kfops(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 def validate(document: dict[str, object]) -> None:
     items = document["items"] if document.get("schema") == "kfops.dev/diagnosis-list/v1" else [document]
-    for item in items:  # type: ignore[union-attr]
+    assert isinstance(items, list)
+    for item in items:
         jsonschema.validate(item, SCHEMA)
 
 

@@ -77,7 +77,11 @@ def test_a_run_id_no_workflow_carries_and_no_kfp_api_is_a_usage_error(tmp_path: 
     assert "set kfp_url" in result.stderr
 
 
-PROFILE = {"apiVersion": "kubeflow.org/v1", "kind": "Profile", "metadata": {"name": "team-a"}}
+PROFILE: dict[str, object] = {
+    "apiVersion": "kubeflow.org/v1",
+    "kind": "Profile",
+    "metadata": {"name": "team-a"},
+}
 CONTROLLER: list[dict[str, object]] = [
     {
         "apiVersion": "apps/v1",

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, TypedDict, Unpack
 
 import pymysql
 from pymysql.connections import Connection
@@ -246,6 +246,23 @@ def make_workdir(prefix: str = "kfops-galera-") -> Path:
 # ---------------------------------------------------------------------- records
 
 
+class ConnectOptions(TypedDict, total=False):
+    """The ``pymysql.connect`` options :meth:`Dsn.connect` sets by default and lets callers override."""
+
+    connect_timeout: float
+    read_timeout: float
+    write_timeout: float
+    autocommit: bool
+
+
+class _ServerUser(TypedDict, total=False):
+    """``subprocess`` arguments that run a child as the servers' user."""
+
+    user: int
+    group: int
+    extra_groups: list[int]
+
+
 @dataclass(frozen=True)
 class Dsn:
     """Connection details for one node; ``connect()`` opens a pymysql connection with them."""
@@ -255,8 +272,8 @@ class Dsn:
     user: str
     password: str
 
-    def connect(self, **options: object) -> Connection:
-        params: dict[str, object] = {
+    def connect(self, **options: Unpack[ConnectOptions]) -> Connection:
+        params: ConnectOptions = {
             "connect_timeout": 5,
             "read_timeout": 30,
             "write_timeout": 30,
@@ -448,10 +465,10 @@ class GaleraCluster:
         workdir = workdir.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         ports = _free_ports(count * PORTS_PER_NODE)
-        nodes = [
-            Node(i, workdir / f"node{i}", *ports[(i - 1) * PORTS_PER_NODE : i * PORTS_PER_NODE])
-            for i in range(1, count + 1)
-        ]
+        nodes = []
+        for i in range(1, count + 1):
+            port, galera_port, ist_port, sst_port = ports[(i - 1) * PORTS_PER_NODE : i * PORTS_PER_NODE]
+            nodes.append(Node(i, workdir / f"node{i}", port, galera_port, ist_port, sst_port))
         cluster = cls(workdir, binaries, nodes, f"kfops-test-{secrets.token_hex(4)}", identity)
         cluster._own(workdir)
         _check_reachable(workdir, identity)
@@ -474,7 +491,7 @@ class GaleraCluster:
     def _user_args(self) -> list[str]:
         return [f"--user={self.identity.name}"] if self.identity else []
 
-    def _as_server_user(self) -> dict[str, object]:
+    def _as_server_user(self) -> _ServerUser:
         """Popen arguments that run the child as the servers' user (nothing when not root)."""
         if self.identity is None:
             return {}

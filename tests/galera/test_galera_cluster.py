@@ -28,6 +28,11 @@ def _query(conn: Connection, sql: str, args: object = None) -> list[tuple[object
         return list(cursor.fetchall())
 
 
+def _as_dict(rows: list[tuple[object, ...]]) -> dict[object, object]:
+    """``dict(rows)`` for two-column rows (``SHOW STATUS``: name, value)."""
+    return {name: value for name, value in rows}
+
+
 def _causal(conn: Connection) -> Connection:
     """Make reads on ``conn`` wait until the node has applied everything committed before them.
 
@@ -151,7 +156,7 @@ def test_read_only_user_reads_status_processlist_and_columns(
     schema, name = table
     with galera.admin(2) as admin, galera.dsn(2).connect() as reader:
         admin_id = _query(admin, "SELECT CONNECTION_ID()")[0][0]
-        status = dict(_query(reader, "SHOW GLOBAL STATUS LIKE 'wsrep%'"))
+        status = _as_dict(_query(reader, "SHOW GLOBAL STATUS LIKE 'wsrep%'"))
         assert status["wsrep_cluster_status"] == "Primary"
         assert status["wsrep_cluster_size"] == "3"
 
@@ -195,7 +200,7 @@ def test_without_process_privilege_the_processlist_shows_only_own_sessions(galer
             with pymysql.connect(
                 host="127.0.0.1", port=galera.node(1).port, user=user, password=password
             ) as conn:
-                assert dict(_query(conn, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'")) == {
+                assert _as_dict(_query(conn, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'")) == {
                     "wsrep_cluster_size": "3"
                 }
                 users = {row[0] for row in _query(conn, "SELECT USER FROM information_schema.PROCESSLIST")}
@@ -259,7 +264,7 @@ def test_losing_quorum_leaves_the_survivor_non_primary_until_restore(
     assert status["wsrep_ready"] == "OFF"
     assert status["wsrep_cluster_size"] == "1"
     with galera.dsn(1).connect() as reader:  # status still answers, so kfops can diagnose it ...
-        assert dict(_query(reader, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'")) == {
+        assert _as_dict(_query(reader, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'")) == {
             "wsrep_cluster_status": "non-Primary"
         }
         with pytest.raises(pymysql.err.MySQLError) as refused:  # ... but reads of data are refused

@@ -149,7 +149,9 @@ def _wait_state(galera: GaleraCluster, state: str, count: int) -> None:
     while time.monotonic() < deadline:
         with galera.admin(1) as conn, conn.cursor() as cursor:
             cursor.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = %s", (state,))
-            if cursor.fetchone()[0] >= count:
+            row = cursor.fetchone()  # COUNT(*) always answers one row
+            assert row is not None
+            if row[0] >= count:
                 return
         time.sleep(0.1)
     raise AssertionError(f"no {count} sessions in state {state!r} within 20 s")
@@ -170,7 +172,7 @@ def test_an_alter_waiting_for_a_metadata_lock_names_its_holder(
     holder_cursor = holder.cursor()
     holder_cursor.execute("BEGIN")
     holder_cursor.execute(f"SELECT * FROM `{schema}`.runs")
-    holder_id = holder.thread_id()
+    holder_id = holder.thread_id()  # type: ignore[no-untyped-call]  # unannotated in types-PyMySQL
     errors: list[BaseException] = []
 
     def blocked(*statements: str) -> None:

@@ -11,7 +11,9 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
+
+from tests.support.kube import close_api_client, new_api_client
 
 from .controlplane import BUILD_SCRIPT, Binaries, ControlPlane, find_binaries
 
@@ -95,13 +97,13 @@ def api_client_for(
     made: list[client.ApiClient] = []
 
     def make(user: str) -> client.ApiClient:
-        api = config.new_client_from_config(config_file=str(control_plane.kubeconfig), context=user)
+        api = new_api_client(control_plane.kubeconfig, user)
         made.append(api)
         return api
 
     yield make
     for api in made:
-        api.close()
+        close_api_client(api)
 
 
 @pytest.fixture(scope="session")
@@ -118,5 +120,5 @@ def core(admin_api: client.ApiClient) -> client.CoreV1Api:
 def namespace(core: client.CoreV1Api) -> str:
     """A fresh namespace per test: namespaces never finish deleting without controllers."""
     name = f"live-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
+    core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": name}}))
     return name

@@ -52,22 +52,27 @@ def test_a_capture_replays_to_the_same_diagnosis_without_secrets(
         core = client.CoreV1Api(admin_api)
         core.create_namespaced_pod(
             "team-llm",
-            {
-                "metadata": {"name": "leaky-client"},
-                "spec": {
-                    "nodeName": NODE,
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": "client:1",
-                            "env": [{"name": "DB_PASSWORD", "value": "hunter2-secret"}],
-                        }
-                    ],
-                },
-            },
+            client.V1Pod.model_validate(
+                {
+                    "metadata": {"name": "leaky-client"},
+                    "spec": {
+                        "nodeName": NODE,
+                        "containers": [
+                            {
+                                "name": "main",
+                                "image": "client:1",
+                                "env": [{"name": "DB_PASSWORD", "value": "hunter2-secret"}],
+                            }
+                        ],
+                    },
+                }
+            ),
         )
         core.create_namespaced_secret(
-            "team-llm", {"metadata": {"name": "db"}, "stringData": {"password": "hunter2-secret"}}
+            "team-llm",
+            client.V1Secret.model_validate(
+                {"metadata": {"name": "db"}, "stringData": {"password": "hunter2-secret"}}
+            ),
         )
         settings = Settings()
         reader = LiveKubeReader.connect(str(control_plane.kubeconfig), "admin", clock=loaded.clock)

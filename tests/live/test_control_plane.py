@@ -14,11 +14,14 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from urllib3 import HTTPResponse
+
+from tests.support.kube import metadata
 
 from .controlplane import ControlPlane, node_status_endpoint_fields
 
@@ -64,7 +67,7 @@ def node(core: client.CoreV1Api, control_plane: ControlPlane) -> str:
             }
         ],
     }
-    core.create_node({"metadata": {"name": name}, "status": status})
+    core.create_node(client.V1Node.model_validate({"metadata": {"name": name}, "status": status}))
     return name
 
 
@@ -76,6 +79,8 @@ def test_version_reports_the_pinned_release(admin_api: client.ApiClient) -> None
 
 def test_node_status_is_accepted_on_create(core: client.CoreV1Api, node: str) -> None:
     status = core.read_node(node).status
+    assert status is not None and status.addresses is not None and status.conditions is not None
+    assert status.daemon_endpoints is not None and status.daemon_endpoints.kubelet_endpoint is not None
     assert [(a.type, a.address) for a in status.addresses] == [("InternalIP", "127.0.0.1")]
     assert status.daemon_endpoints.kubelet_endpoint.port > 0
     assert [(c.type, c.status) for c in status.conditions] == [("Ready", "True")]
@@ -85,13 +90,15 @@ def _crashlooping_pod(core: client.CoreV1Api, namespace: str, node: str, name: s
     """A pod bound to ``node`` whose status says: running, OOM-killed 3 times before."""
     core.create_namespaced_pod(
         namespace,
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "nodeName": node,
-                "containers": [{"name": "main", "image": "registry.invalid/trainer:1"}],
-            },
-        },
+        client.V1Pod.model_validate(
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "nodeName": node,
+                    "containers": [{"name": "main", "image": "registry.invalid/trainer:1"}],
+                },
+            }
+        ),
     )
     status = {
         "phase": "Running",
@@ -124,7 +131,9 @@ def test_previous_logs_flow_through_the_apiserver_to_the_fake_kubelet(
 ) -> None:
     _crashlooping_pod(core, namespace, node, "trainer")
     pod = core.read_namespaced_pod("trainer", namespace)
+    assert pod.status is not None and pod.status.container_statuses is not None
     container = pod.status.container_statuses[0]
+    assert container.last_state is not None and container.last_state.terminated is not None
     assert (pod.status.phase, container.restart_count) == ("Running", 3)
     assert (container.last_state.terminated.exit_code, container.last_state.terminated.reason) == (
         137,
@@ -167,8 +176,11 @@ def test_missing_previous_log_surfaces_the_kubelet_message(
 def test_unscheduled_pod_log_is_an_empty_204(core: client.CoreV1Api, namespace: str) -> None:
     """No nodeName: the apiserver answers 204 without asking any kubelet (client: None)."""
     spec = {"containers": [{"name": "main", "image": "registry.invalid/x:1"}]}
-    core.create_namespaced_pod(namespace, {"metadata": {"name": "pending"}, "spec": spec})
-    response = core.read_namespaced_pod_log("pending", namespace, _preload_content=False)
+    core.create_namespaced_pod(
+        namespace, client.V1Pod.model_validate({"metadata": {"name": "pending"}, "spec": spec})
+    )
+    # Typed ``-> str``; with _preload_content=False the client returns urllib3's response.
+    response = cast(HTTPResponse, core.read_namespaced_pod_log("pending", namespace, _preload_content=False))
     assert (response.status, response.data) == (204, b"")
     assert core.read_namespaced_pod_log("pending", namespace) is None
 
@@ -192,21 +204,27 @@ def test_restricted_users_are_refused_until_bound(
     rbac = client.RbacAuthorizationV1Api(admin_api)
     role = unique("kfops-node-reader")
     rbac.create_cluster_role(
-        {
-            "metadata": {"name": role},
-            "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}],
-        }
+        client.V1ClusterRole.model_validate(
+            {
+                "metadata": {"name": role},
+                "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}],
+            }
+        )
     )
     rbac.create_cluster_role_binding(
-        {
-            "metadata": {"name": role},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": role,
-            },
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "kfops-reader"}],
-        }
+        client.V1ClusterRoleBinding.model_validate(
+            {
+                "metadata": {"name": role},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": role,
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "kfops-reader"}
+                ],
+            }
+        )
     )
     try:
         # The RBAC authorizer reads from an informer cache: allow it a moment.
@@ -224,6 +242,7 @@ def test_server_side_dry_run_changes_nothing(core: client.CoreV1Api, node: str) 
     patched = core.patch_node(node, {"spec": {"unschedulable": True}}, dry_run="All")
     after = core.read_node(node)
 
+    assert patched.spec is not None and after.spec is not None
     assert patched.spec.unschedulable is True
     assert not after.spec.unschedulable
-    assert after.metadata.resource_version == before.metadata.resource_version
+    assert metadata(after).resource_version == metadata(before).resource_version

@@ -18,7 +18,7 @@ import datetime
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
@@ -64,43 +64,42 @@ class Kind:
             body["spec"] = spec
         return {**body, **top_level}
 
+    # CustomObjectsApi is typed ``-> object``; the API server answers with the JSON object.
     def create(self, api: client.CustomObjectsApi, namespace: str, body: Obj, **kwargs: Any) -> Obj:
         if self.namespaced:
-            result: Obj = api.create_namespaced_custom_object(
+            result = api.create_namespaced_custom_object(
                 self.group, self.version, namespace, self.plural, body, **kwargs
             )
         else:
             result = api.create_cluster_custom_object(*self._cluster, body, **kwargs)
-        return result
+        return cast(Obj, result)
 
     def get(self, api: client.CustomObjectsApi, namespace: str, name: str) -> Obj:
         if self.namespaced:
-            result: Obj = api.get_namespaced_custom_object(
-                self.group, self.version, namespace, self.plural, name
-            )
+            result = api.get_namespaced_custom_object(self.group, self.version, namespace, self.plural, name)
         else:
             result = api.get_cluster_custom_object(*self._cluster, name)
-        return result
+        return cast(Obj, result)
 
     def replace(self, api: client.CustomObjectsApi, namespace: str, body: Obj) -> Obj:
         name = body["metadata"]["name"]
         if self.namespaced:
-            result: Obj = api.replace_namespaced_custom_object(
+            result = api.replace_namespaced_custom_object(
                 self.group, self.version, namespace, self.plural, name, body
             )
         else:
             result = api.replace_cluster_custom_object(*self._cluster, name, body)
-        return result
+        return cast(Obj, result)
 
     def patch_status(self, api: client.CustomObjectsApi, namespace: str, name: str, status: Obj) -> Obj:
         """JSON merge patch of ``/status``, as a controller's ``Status().Patch`` would send."""
         if self.namespaced:
-            result: Obj = api.patch_namespaced_custom_object_status(
+            result = api.patch_namespaced_custom_object_status(
                 self.group, self.version, namespace, self.plural, name, {"status": status}
             )
         else:
             result = api.patch_cluster_custom_object_status(*self._cluster, name, {"status": status})
-        return result
+        return cast(Obj, result)
 
     @property
     def _cluster(self) -> tuple[str, str, str]:
@@ -139,7 +138,9 @@ def custom(admin_api: client.ApiClient, crd_names: list[str]) -> client.CustomOb
 @pytest.fixture
 def namespace(admin_api: client.ApiClient) -> str:
     name = unique("crds")
-    client.CoreV1Api(admin_api).create_namespace({"metadata": {"name": name}})
+    client.CoreV1Api(admin_api).create_namespace(
+        client.V1Namespace.model_validate({"metadata": {"name": name}})
+    )
     return name
 
 
@@ -221,6 +222,7 @@ def test_every_crd_is_established_and_serves_the_upstream_versions(
     extensions = client.ApiextensionsV1Api(admin_api)
     for name, (scope, served, storage, short_names, categories) in EXPECTED.items():
         crd = extensions.read_custom_resource_definition(name)
+        assert crd.status is not None and crd.status.conditions is not None, name
         conditions = {c.type: c.status for c in crd.status.conditions}
         assert conditions == {"NamesAccepted": "True", "Established": "True"}, name
         assert crd.spec.scope == scope, name
@@ -228,6 +230,7 @@ def test_every_crd_is_established_and_serves_the_upstream_versions(
         assert [v.name for v in crd.spec.versions if v.storage] == [storage], name
         assert crd.status.stored_versions == [storage], name
         accepted = crd.status.accepted_names
+        assert accepted is not None, name
         assert (accepted.short_names, accepted.categories) == (short_names, categories), name
         assert accepted.list_kind == f"{accepted.kind}List", name
 

@@ -31,6 +31,7 @@ from kubernetes.dynamic import DynamicClient
 from kfops.playbooks.gate import policy_mode
 from kfops.playbooks.registry import PLAYBOOKS
 from kfops.settings import Settings
+from tests.support.kube import metadata
 
 from .crds import install_crds
 from .test_gate import playbook_writes, role_grants
@@ -114,7 +115,7 @@ class Applier:
 
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
-        self.dynamic = DynamicClient(api)
+        self.dynamic = DynamicClient(api)  # type: ignore[no-untyped-call]  # kubernetes.dynamic is unannotated
 
     def path(self, obj: Obj) -> str:
         resource = self.dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
@@ -133,11 +134,11 @@ class Applier:
             auth_settings=["BearerToken"],
         )
         response = self.api.call_api(*request)
-        response.read()
+        response.read()  # type: ignore[no-untyped-call]  # RESTResponse.read is unannotated
         if not 200 <= response.status <= 299:
             self.api.response_deserialize(response, {})  # raises ApiException with the Status
             raise AssertionError(f"{method} {path}: HTTP {response.status}")
-        headers = response.getheaders()
+        headers = response.getheaders()  # type: ignore[no-untyped-call]  # RESTResponse: unannotated
         return list(headers.getlist("Warning")) if hasattr(headers, "getlist") else []
 
     def apply(self, obj: Obj) -> list[str]:
@@ -187,7 +188,7 @@ def test_every_object_passes_a_server_side_dry_run(
 
     core = client.CoreV1Api(admin_api)
     ns = _one(objects, "Namespace")
-    core.create_namespace(ns)  # for real: the namespaced dry-runs need it
+    core.create_namespace(client.V1Namespace.model_validate(ns))  # for real: the namespaced dry-runs need it
     failures: dict[str, str] = {}
     for obj in objects:
         if obj is ns:
@@ -204,7 +205,7 @@ def test_every_object_passes_a_server_side_dry_run(
 
     # nothing but the Namespace was persisted
     assert not core.list_namespaced_config_map(namespace).items or all(
-        c.metadata.name == "kube-root-ca.crt" for c in core.list_namespaced_config_map(namespace).items
+        metadata(c).name == "kube-root-ca.crt" for c in core.list_namespaced_config_map(namespace).items
     )
     with pytest.raises(ApiException) as missing:
         client.AppsV1Api(admin_api).read_namespaced_deployment("kfops", namespace)
@@ -227,8 +228,10 @@ def test_restricted_pod_security_admits_the_deployment_and_refuses_a_weaker_pod(
     labels = ns["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     core = client.CoreV1Api(admin_api)
-    core.create_namespace(ns)
-    core.create_namespaced_service_account(namespace, _one(objects, "ServiceAccount"))
+    core.create_namespace(client.V1Namespace.model_validate(ns))
+    core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount.model_validate(_one(objects, "ServiceAccount"))
+    )
     deployment = _one(objects, "Deployment")
 
     assert applier.apply(deployment) == []

@@ -44,30 +44,37 @@ def _service_account(
     one); its token kubeconfig (context "sa")."""
     core, rbac = client.CoreV1Api(admin_api), client.RbacAuthorizationV1Api(admin_api)
     try:
-        core.create_namespace({"metadata": {"name": NAMESPACE}})
+        core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": NAMESPACE}}))
     except client.exceptions.ApiException as exc:
         if exc.status != 409:
             raise
     name = f"doctor-{uuid.uuid4().hex[:6]}"
-    core.create_namespaced_service_account(NAMESPACE, {"metadata": {"name": name}})
+    core.create_namespaced_service_account(
+        NAMESPACE, client.V1ServiceAccount.model_validate({"metadata": {"name": name}})
+    )
     for role in roles:
         role = copy.deepcopy(role)
         role["metadata"]["name"] = f"{name}-{role['metadata']['name']}"
-        rbac.create_cluster_role(role)
+        rbac.create_cluster_role(client.V1ClusterRole.model_validate(role))
         rbac.create_cluster_role_binding(
-            {
-                "metadata": {"name": role["metadata"]["name"]},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": role["metadata"]["name"],
-                },
-                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}],
-            }
+            client.V1ClusterRoleBinding.model_validate(
+                {
+                    "metadata": {"name": role["metadata"]["name"]},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": role["metadata"]["name"],
+                    },
+                    "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}],
+                }
+            )
         )
     token = core.create_namespaced_service_account_token(
-        name, NAMESPACE, {"spec": {"expirationSeconds": 3600}}
+        name,
+        NAMESPACE,
+        client.AuthenticationV1TokenRequest.model_validate({"spec": {"expirationSeconds": 3600}}),
     )
+    assert token.status is not None and token.status.token is not None
     kubeconfig = _token_kubeconfig(control_plane, token.status.token, tmp / f"{name}.kubeconfig")
     _wait_until_bound(LiveKubeWriter.connect(str(kubeconfig), "sa"))
     return kubeconfig

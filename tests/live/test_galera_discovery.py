@@ -48,10 +48,12 @@ def test_nodes_from_a_mariadb_and_credentials_from_a_secret(
     )
     core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": "kfops-galera"},
-            "data": {"username": _b64("kfops"), "password": _b64("s3cret-pw")},
-        },
+        client.V1Secret.model_validate(
+            {
+                "metadata": {"name": "kfops-galera"},
+                "data": {"username": _b64("kfops"), "password": _b64("s3cret-pw")},
+            }
+        ),
     )
     settings = Settings(galera_mariadb=f"{namespace}/mariadb", galera_secret=f"{namespace}/kfops-galera")
     reader = open_galera(settings, admin_reader)
@@ -68,18 +70,20 @@ def test_a_statefulset_names_its_service(
 ) -> None:
     client.AppsV1Api(admin_api).create_namespaced_stateful_set(
         namespace,
-        {
-            "metadata": {"name": "galera"},
-            "spec": {
-                "replicas": 2,
-                "serviceName": "galera-headless",
-                "selector": {"matchLabels": {"app": "galera"}},
-                "template": {
-                    "metadata": {"labels": {"app": "galera"}},
-                    "spec": {"containers": [{"name": "mariadb", "image": "mariadb:11.4"}]},
+        client.V1StatefulSet.model_validate(
+            {
+                "metadata": {"name": "galera"},
+                "spec": {
+                    "replicas": 2,
+                    "serviceName": "galera-headless",
+                    "selector": {"matchLabels": {"app": "galera"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "galera"}},
+                        "spec": {"containers": [{"name": "mariadb", "image": "mariadb:11.4"}]},
+                    },
                 },
-            },
-        },
+            }
+        ),
     )
     settings = Settings(galera_mariadb=f"statefulset/{namespace}/galera", galera_user="kfops")
     reader = open_galera(settings, admin_reader)

@@ -8,6 +8,7 @@ approvals never leak between tests.
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from kfops.playbooks.audit import AuditLog
 from kfops.playbooks.gate import Executed, Gate, Refused
 from kfops.playbooks.registry import PLAYBOOKS
 from kfops.settings import Settings
+from tests.support.kube import metadata
 
 from .controlplane import ControlPlane
 from .test_live_reader import _create_node, _device_plugin_pod, _node
@@ -53,7 +55,7 @@ def oncall_roles(admin_api: client.ApiClient) -> None:
     rbac = client.RbacAuthorizationV1Api(admin_api)
     for manifest in ("clusterrole-reader.yaml", "clusterrole-remediate.yaml"):
         role = _load(manifest)
-        _create(lambda role=role: rbac.create_cluster_role(role))
+        _create(functools.partial(rbac.create_cluster_role, client.V1ClusterRole.model_validate(role)))
         binding = {
             "metadata": {"name": f"gpu-oncall-{role['metadata']['name']}"},
             "roleRef": {
@@ -63,25 +65,39 @@ def oncall_roles(admin_api: client.ApiClient) -> None:
             },
             "subjects": [{"kind": "Group", "name": "gpu-oncall", "apiGroup": "rbac.authorization.k8s.io"}],
         }
-        _create(lambda binding=binding: rbac.create_cluster_role_binding(binding))
+        _create(
+            functools.partial(
+                rbac.create_cluster_role_binding, client.V1ClusterRoleBinding.model_validate(binding)
+            )
+        )
 
 
 @pytest.fixture
 def settings(admin_api: client.ApiClient, oncall_roles: None, tmp_path: Path) -> Settings:
     """A fresh state namespace with the shipped gate-state Role bound to gpu-oncall."""
     namespace = f"kfops-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(admin_api).create_namespace({"metadata": {"name": namespace}})
+    client.CoreV1Api(admin_api).create_namespace(
+        client.V1Namespace.model_validate({"metadata": {"name": namespace}})
+    )
     rbac = client.RbacAuthorizationV1Api(admin_api)
     role = _load("role-state.yaml")
     role["metadata"]["namespace"] = namespace
-    rbac.create_namespaced_role(namespace, role)
+    rbac.create_namespaced_role(namespace, client.V1Role.model_validate(role))
     rbac.create_namespaced_role_binding(
         namespace,
-        {
-            "metadata": {"name": "gpu-oncall-gate-state"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kfops-gate-state"},
-            "subjects": [{"kind": "Group", "name": "gpu-oncall", "apiGroup": "rbac.authorization.k8s.io"}],
-        },
+        client.V1RoleBinding.model_validate(
+            {
+                "metadata": {"name": "gpu-oncall-gate-state"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "kfops-gate-state",
+                },
+                "subjects": [
+                    {"kind": "Group", "name": "gpu-oncall", "apiGroup": "rbac.authorization.k8s.io"}
+                ],
+            }
+        ),
     )
     return Settings(
         namespace=namespace,
@@ -145,7 +161,9 @@ def run_low_risk(gate: Gate, who: Any, p: Proposal) -> Executed:
 
 
 def unschedulable(core: client.CoreV1Api, node: str) -> bool:
-    return bool(core.read_node(node).spec.unschedulable)
+    spec = core.read_node(node).spec
+    assert spec is not None
+    return bool(spec.unschedulable)
 
 
 def audit_events(settings: Settings) -> list[str]:
@@ -228,7 +246,9 @@ def test_high_risk_needs_two_distinct_approvers_never_the_requester(
     assert people.gate("carol").approve(plan_id, carol).complete
     executed = people.gate("carol").execute(plan_id, carol)
     assert executed.verification.ok
-    taints = {(t.key, t.value, t.effect) for t in core.read_node(node).spec.taints}
+    spec = core.read_node(node).spec
+    assert spec is not None and spec.taints is not None
+    taints = {(t.key, t.value, t.effect) for t in spec.taints}
     assert ("node.kubernetes.io/out-of-service", "nodeshutdown", "NoExecute") in taints
 
 
@@ -341,22 +361,24 @@ def _running_pod(
 ) -> None:
     core.create_namespaced_pod(
         namespace,
-        {
-            "metadata": {
-                "name": name,
-                "labels": labels,
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "ReplicaSet",
-                        "name": "rs-1",
-                        "uid": str(uuid.uuid4()),
-                        "controller": True,
-                    }
-                ],
-            },
-            "spec": {"nodeName": node, "containers": [{"name": "main", "image": "trainer:1"}]},
-        },
+        client.V1Pod.model_validate(
+            {
+                "metadata": {
+                    "name": name,
+                    "labels": labels,
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "ReplicaSet",
+                            "name": "rs-1",
+                            "uid": str(uuid.uuid4()),
+                            "controller": True,
+                        }
+                    ],
+                },
+                "spec": {"nodeName": node, "containers": [{"name": "main", "image": "trainer:1"}]},
+            }
+        ),
     )
     core.patch_namespaced_pod_status(
         name, namespace, {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
@@ -367,18 +389,20 @@ def test_drain_evicts_and_reports_the_pdb_that_blocks(
     people: People, core: client.CoreV1Api, admin_api: client.ApiClient, gpu_node: str
 ) -> None:
     namespace = f"team-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": namespace}}))
     _running_pod(core, namespace, gpu_node, "free-worker", {"app": "free"})
     _running_pod(core, namespace, gpu_node, "guarded-worker", {"app": "guarded"})
     policy = client.PolicyV1Api(admin_api)
     policy.create_namespaced_pod_disruption_budget(
         namespace,
-        {
-            "metadata": {"name": "guarded-pdb"},
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}},
-        },
+        client.V1PodDisruptionBudget.model_validate(
+            {
+                "metadata": {"name": "guarded-pdb"},
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}},
+            }
+        ),
     )
-    generation = policy.read_namespaced_pod_disruption_budget("guarded-pdb", namespace).metadata.generation
+    generation = metadata(policy.read_namespaced_pod_disruption_budget("guarded-pdb", namespace)).generation
     # What the disruption controller would write: one healthy pod, none may go.
     policy.patch_namespaced_pod_disruption_budget_status(
         "guarded-pdb",
@@ -402,8 +426,8 @@ def test_drain_evicts_and_reports_the_pdb_that_blocks(
     assert len(blocked) == 1 and blocked[0].startswith(f"BLOCKED {namespace}/guarded-worker:")
     assert "The disruption budget guarded-pdb needs 1 healthy pods and has 1 currently" in blocked[0]
     assert f"evict {namespace}/free-worker" in executed.outcome.details
-    assert core.read_namespaced_pod("free-worker", namespace).metadata.deletion_timestamp is not None
-    assert core.read_namespaced_pod("guarded-worker", namespace).metadata.deletion_timestamp is None
+    assert metadata(core.read_namespaced_pod("free-worker", namespace)).deletion_timestamp is not None
+    assert metadata(core.read_namespaced_pod("guarded-worker", namespace)).deletion_timestamp is None
     assert unschedulable(core, gpu_node)
 
 
@@ -411,17 +435,19 @@ def test_drain_refuses_local_data_unless_allowed(
     people: People, core: client.CoreV1Api, gpu_node: str
 ) -> None:
     namespace = f"team-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": namespace}}))
     core.create_namespaced_pod(
         namespace,
-        {
-            "metadata": {"name": "scratch"},
-            "spec": {
-                "nodeName": gpu_node,
-                "containers": [{"name": "main", "image": "trainer:1"}],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
-            },
-        },
+        client.V1Pod.model_validate(
+            {
+                "metadata": {"name": "scratch"},
+                "spec": {
+                    "nodeName": gpu_node,
+                    "containers": [{"name": "main", "image": "trainer:1"}],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                },
+            }
+        ),
     )
     with pytest.raises(Refused, match=f"{namespace}/scratch has emptyDir data that eviction destroys"):
         people.gate("alice").prepare(proposal("node.drain", f"node/{gpu_node}"), people.who("alice"))
@@ -431,14 +457,14 @@ def test_restart_device_plugin_deletes_exactly_that_pod(
     people: People, core: client.CoreV1Api, gpu_node: str
 ) -> None:
     namespace = f"gpu-operator-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": namespace}}))
     pod = _device_plugin_pod(core, namespace, gpu_node)
     restart = proposal(
         "gpu.restart-device-plugin", f"pod/{namespace}/{pod}", node=gpu_node, pod=pod, namespace=namespace
     )
     executed = run_low_risk(people.gate("alice"), people.who("alice"), restart)
     assert executed.outcome.ok and executed.verification.ok, executed.verification.summary
-    assert core.read_namespaced_pod(pod, namespace).metadata.deletion_timestamp is not None
+    assert metadata(core.read_namespaced_pod(pod, namespace)).deletion_timestamp is not None
     assert executed.plan.steps[0].uid
 
 
@@ -494,7 +520,7 @@ def test_the_cli_walks_the_whole_gate(
     body["status"]["allocatable"]["nvidia.com/gpu"] = "6"  # two GPUs marked unhealthy
     _create_node(core, body)
     namespace = f"gpu-operator-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": namespace}}))
     _device_plugin_pod(core, namespace, node)
     env = {
         **os.environ,

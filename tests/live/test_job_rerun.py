@@ -18,6 +18,7 @@ from kubernetes import client
 
 from kfops.playbooks.gate import Refused
 from kfops.playbooks.jobs import GENERATED_LABELS
+from tests.support.kube import metadata
 
 from .test_gate import (  # noqa: F401 — fixtures
     People,
@@ -36,24 +37,26 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _job(batch: client.BatchV1Api, namespace: str) -> Any:
+def _job(batch: client.BatchV1Api, namespace: str) -> client.V1Job:
     return batch.create_namespaced_job(
         namespace,
-        {
-            "metadata": {"name": JOB, "labels": {"app": "kfp-db-migrate"}},
-            "spec": {
-                "backoffLimit": 0,
-                "template": {
-                    "metadata": {"labels": {"app": "kfp-db-migrate"}},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [
-                            {"name": "migrate", "image": "migrate/migrate:v4.17.0", "args": ["up"]}
-                        ],
+        client.V1Job.model_validate(
+            {
+                "metadata": {"name": JOB, "labels": {"app": "kfp-db-migrate"}},
+                "spec": {
+                    "backoffLimit": 0,
+                    "template": {
+                        "metadata": {"labels": {"app": "kfp-db-migrate"}},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [
+                                {"name": "migrate", "image": "migrate/migrate:v4.17.0", "args": ["up"]}
+                            ],
+                        },
                     },
                 },
-            },
-        },
+            }
+        ),
     )
 
 
@@ -61,36 +64,40 @@ def _failed_job(admin_api: client.ApiClient, namespace: str) -> tuple[str, str]:
     """A Job whose one pod failed, as the Job controller leaves it: (job uid, pod name)."""
     batch, core = client.BatchV1Api(admin_api), client.CoreV1Api(admin_api)
     job = _job(batch, namespace)
+    uid = metadata(job).uid
+    assert uid is not None and job.spec is not None and job.spec.template.metadata is not None
     pod = f"{JOB}-x7k2p"
     core.create_namespaced_pod(
         namespace,
-        {
-            "metadata": {
-                "name": pod,
-                "labels": job.spec.template.metadata.labels,
-                "ownerReferences": [
-                    {
-                        "apiVersion": "batch/v1",
-                        "kind": "Job",
-                        "name": JOB,
-                        "uid": job.metadata.uid,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": {
-                "restartPolicy": "Never",
-                "containers": [{"name": "migrate", "image": "migrate/migrate:v4.17.0", "args": ["up"]}],
-            },
-        },
+        client.V1Pod.model_validate(
+            {
+                "metadata": {
+                    "name": pod,
+                    "labels": job.spec.template.metadata.labels,
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "batch/v1",
+                            "kind": "Job",
+                            "name": JOB,
+                            "uid": uid,
+                            "controller": True,
+                            "blockOwnerDeletion": True,
+                        }
+                    ],
+                },
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "migrate", "image": "migrate/migrate:v4.17.0", "args": ["up"]}],
+                },
+            }
+        ),
     )
     core.patch_namespaced_pod_status(pod, namespace, {"status": {"phase": "Failed"}})
     _fail(batch, namespace, job)
-    return job.metadata.uid, pod
+    return uid, pod
 
 
-def _fail(batch: client.BatchV1Api, namespace: str, job: Any) -> None:
+def _fail(batch: client.BatchV1Api, namespace: str, job: client.V1Job) -> None:
     now = _now()
     failed = {"reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}
     batch.patch_namespaced_job_status(
@@ -124,22 +131,28 @@ def team(core: client.CoreV1Api, admin_api: client.ApiClient) -> str:
     that here, so these tests do not depend on when deploy/rbac/clusterrole-reader.yaml does.
     """
     name = f"kubeflow-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": name}})
+    core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": name}}))
     rbac = client.RbacAuthorizationV1Api(admin_api)
     rbac.create_namespaced_role(
         name,
-        {
-            "metadata": {"name": "read-jobs"},
-            "rules": [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list"]}],
-        },
+        client.V1Role.model_validate(
+            {
+                "metadata": {"name": "read-jobs"},
+                "rules": [{"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list"]}],
+            }
+        ),
     )
     rbac.create_namespaced_role_binding(
         name,
-        {
-            "metadata": {"name": "gpu-oncall-read-jobs"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-jobs"},
-            "subjects": [{"kind": "Group", "name": "gpu-oncall", "apiGroup": "rbac.authorization.k8s.io"}],
-        },
+        client.V1RoleBinding.model_validate(
+            {
+                "metadata": {"name": "gpu-oncall-read-jobs"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "read-jobs"},
+                "subjects": [
+                    {"kind": "Group", "name": "gpu-oncall", "apiGroup": "rbac.authorization.k8s.io"}
+                ],
+            }
+        ),
     )
     return name
 
@@ -161,7 +174,7 @@ def test_a_failed_migration_job_is_rerun_with_a_new_uid(
         f"dry-run OK: CREATE jobs.batch/{JOB} -n {team} (validated under generateName {JOB}-: "
         "the name itself is free only once the delete has run)",
     )
-    assert batch.read_namespaced_job(JOB, team).metadata.uid == old_uid  # the dry run wrote nothing
+    assert metadata(batch.read_namespaced_job(JOB, team)).uid == old_uid  # the dry run wrote nothing
     assert [c.resource for c in prepared.access] == ["jobs.batch", "jobs.batch"]
     delete, create = prepared.plan.steps
     assert delete.to_json()["propagation"] == "Background" and delete.uid == old_uid
@@ -176,17 +189,23 @@ def test_a_failed_migration_job_is_rerun_with_a_new_uid(
     assert executed.outcome.ok, executed.outcome.summary
     assert executed.verification.ok, executed.verification.summary
     new = batch.read_namespaced_job(JOB, team)
-    assert new.metadata.uid != old_uid
-    assert new.spec.selector.match_labels == {"batch.kubernetes.io/controller-uid": new.metadata.uid}
-    assert new.spec.template.metadata.labels["batch.kubernetes.io/controller-uid"] == new.metadata.uid
-    assert new.spec.template.spec.containers[0].image == "migrate/migrate:v4.17.0"
+    assert new.spec is not None and new.spec.selector is not None and new.status is not None
+    template = new.spec.template
+    assert template.metadata is not None and template.metadata.labels is not None
+    assert template.spec is not None
+    assert metadata(new).uid != old_uid
+    assert new.spec.selector.match_labels == {"batch.kubernetes.io/controller-uid": metadata(new).uid}
+    assert template.metadata.labels["batch.kubernetes.io/controller-uid"] == metadata(new).uid
+    assert template.spec.containers[0].image == "migrate/migrate:v4.17.0"
     assert new.status.conditions is None  # a fresh run
     # The old run's pod is the garbage collector's to delete (none runs here): it still points
     # at the deleted Job, and the new Job's selector cannot adopt it.
     pod = core.read_namespaced_pod(old_pod, team)
-    assert pod.metadata.owner_references[0].uid == old_uid
+    owners = metadata(pod).owner_references
+    assert owners is not None
+    assert owners[0].uid == old_uid
     assert executed.verification.summary == (
-        f"Job {team}/{JOB} runs again as a new Job (uid {new.metadata.uid}); "
+        f"Job {team}/{JOB} runs again as a new Job (uid {metadata(new).uid}); "
         "1 pod(s) of the old run remain until the garbage collector deletes them"
     )
     events = core.list_namespaced_event(team, field_selector=f"involvedObject.name={JOB}").items
@@ -200,7 +219,7 @@ def test_a_job_that_has_not_failed_is_refused(
     team: str,
 ) -> None:
     job = _job(client.BatchV1Api(admin_api), team)
-    rerun = proposal("job.rerun", f"job/{team}/{JOB}", namespace=team, job=JOB, uid=job.metadata.uid)
+    rerun = proposal("job.rerun", f"job/{team}/{JOB}", namespace=team, job=JOB, uid=metadata(job).uid)
     with pytest.raises(Refused) as refused:
         people.gate("alice").prepare(rerun, people.who("alice"))
     assert str(refused.value) == (
@@ -237,10 +256,10 @@ def test_a_job_replaced_after_approval_is_not_touched(
     gate.request(prepared, alice)
     gate.approve(prepared.plan.id, alice, self_approval=True)
     batch.delete_namespaced_job(JOB, team)  # someone re-ran it by hand meanwhile
-    replaced = _job(batch, team).metadata.uid
+    replaced = metadata(_job(batch, team)).uid
     with pytest.raises(Refused, match=r"the cluster changed since approval: Job .* is not the one diagnosed"):
         gate.execute(prepared.plan.id, alice)
-    assert batch.read_namespaced_job(JOB, team).metadata.uid == replaced
+    assert metadata(batch.read_namespaced_job(JOB, team)).uid == replaced
     assert "executed" not in audit_events(settings)
 
 

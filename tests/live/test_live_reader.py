@@ -89,7 +89,7 @@ def _create_node(core: client.CoreV1Api, body: dict[str, Any]) -> None:
     Admission (TaintNodesByCondition) puts node.kubernetes.io/not-ready:NoSchedule on every new
     node; in a real cluster the controller replaces it with what the Ready condition warrants.
     """
-    core.create_node(body)
+    core.create_node(client.V1Node.model_validate(body))
     core.patch_node(body["metadata"]["name"], {"spec": {"taints": body["spec"]["taints"] or None}})
 
 
@@ -97,15 +97,17 @@ def _device_plugin_pod(core: client.CoreV1Api, namespace: str, node: str) -> str
     name = _unique("nvidia-device-plugin-daemonset")
     core.create_namespaced_pod(
         namespace,
-        {
-            "metadata": {"name": name, "labels": {"app": "nvidia-device-plugin-daemonset"}},
-            "spec": {
-                "nodeName": node,
-                "containers": [
-                    {"name": "nvidia-device-plugin", "image": "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"}
-                ],
-            },
-        },
+        client.V1Pod.model_validate(
+            {
+                "metadata": {"name": name, "labels": {"app": "nvidia-device-plugin-daemonset"}},
+                "spec": {
+                    "nodeName": node,
+                    "containers": [
+                        {"name": "nvidia-device-plugin", "image": "nvcr.io/nvidia/k8s-device-plugin:v0.17.0"}
+                    ],
+                },
+            }
+        ),
     )
     status = {
         "phase": "Running",

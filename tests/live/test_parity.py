@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import pytest
 import yaml
@@ -71,8 +71,15 @@ CASES = cases()
 #: Faults only the proxy can reproduce; ``forbidden`` is RBAC's job.
 PROXY_ERRORS: Final = ("timeout", "unreachable")
 PROXY_TIMEOUTS: Final = Timeouts(connect_s=1, read_s=1, attempts=1, backoff_max_s=0.1)
+
+
+class _ProxySettings(TypedDict):
+    probe_timeout_s: float
+    deadline_s: float
+
+
 #: what a scenario whose reads are held by the proxy changes in its settings
-PROXY_SETTINGS: Final = {"probe_timeout_s": 4.0, "deadline_s": 20.0}
+PROXY_SETTINGS: Final[_ProxySettings] = {"probe_timeout_s": 4.0, "deadline_s": 20.0}
 #: How long the proxy holds a timed-out read: past the reader's read timeout, never for ever.
 PROXY_HOLD_S: Final = PROXY_TIMEOUTS.read_s + 2
 #: How the stand-in reproduces a recorded KFP API fault (``unreachable``: a closed port instead).

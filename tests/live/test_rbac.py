@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,25 +66,30 @@ def _service_account_reader(
     """A ServiceAccount bound to `role`, and a reader plus raw client authenticated as it."""
     core, rbac = client.CoreV1Api(admin_api), client.RbacAuthorizationV1Api(admin_api)
     try:
-        core.create_namespace({"metadata": {"name": NAMESPACE}})
+        core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": NAMESPACE}}))
     except ApiException as exc:
         if exc.status != 409:
             raise
-    core.create_namespaced_service_account(NAMESPACE, {"metadata": {"name": name}})
+    core.create_namespaced_service_account(
+        NAMESPACE, client.V1ServiceAccount.model_validate({"metadata": {"name": name}})
+    )
     try:  # other live tests may have applied the shipped role already: apply it as shipped
-        rbac.create_cluster_role(role)
+        rbac.create_cluster_role(client.V1ClusterRole.model_validate(role))
     except ApiException as exc:
         if exc.status != 409:
             raise
-        rbac.replace_cluster_role(role["metadata"]["name"], role)
+        rbac.replace_cluster_role(role["metadata"]["name"], client.V1ClusterRole.model_validate(role))
     binding = _manifest("clusterrolebinding-reader.yaml")
     binding["metadata"]["name"] = role["metadata"]["name"]
     binding["roleRef"]["name"] = role["metadata"]["name"]
     binding["subjects"] = [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}]
-    rbac.create_cluster_role_binding(binding)
+    rbac.create_cluster_role_binding(client.V1ClusterRoleBinding.model_validate(binding))
     token = core.create_namespaced_service_account_token(
-        name, NAMESPACE, {"spec": {"expirationSeconds": 3600}}
+        name,
+        NAMESPACE,
+        client.AuthenticationV1TokenRequest.model_validate({"spec": {"expirationSeconds": 3600}}),
     )
+    assert token.status is not None and token.status.token is not None
     kubeconfig = _token_kubeconfig(control_plane, token.status.token, tmp / f"{name}.kubeconfig")
     raw = client.ApiClient(_configuration(kubeconfig))
     _wait_until_bound(LiveKubeWriter.connect(str(kubeconfig), "sa"))
@@ -103,7 +109,10 @@ def _configuration(kubeconfig: Path) -> client.Configuration:
     from kubernetes import config
 
     configuration = client.Configuration()
-    config.load_kube_config(str(kubeconfig), client_configuration=configuration, persist_config=False)
+    # kubernetes.config is unannotated.
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        str(kubeconfig), client_configuration=configuration, persist_config=False
+    )
     return configuration
 
 
@@ -151,7 +160,7 @@ def test_the_shipped_role_grants_exactly_what_the_readers_read() -> None:
 def healthy_node(admin_api: client.ApiClient, control_plane: ControlPlane) -> str:
     core = client.CoreV1Api(admin_api)
     namespace = f"gpu-operator-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": namespace}}))
     node = f"gpu-rbac-{uuid.uuid4().hex[:6]}"
     _create_node(core, _node(node, control_plane.kubelet.port, "True", 300))
     _device_plugin_pod(core, namespace, node)
@@ -171,17 +180,25 @@ def test_the_shipped_role_is_enough_and_refuses_every_write(
     assert not [line for line in evidence if "forbid" in line.lower()], evidence
 
     core = client.CoreV1Api(raw)
-    writes = {
+    writes: dict[str, Callable[[], object]] = {
         "patch node (cordon)": lambda: core.patch_node(healthy_node, {"spec": {"unschedulable": True}}),
         "delete node": lambda: core.delete_node(healthy_node),
         "create pod": lambda: core.create_namespaced_pod(
-            NAMESPACE, {"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": "x"}]}}
+            NAMESPACE,
+            client.V1Pod.model_validate(
+                {"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": "x"}]}}
+            ),
         ),
         "evict pod": lambda: core.create_namespaced_pod_eviction(
-            "x", NAMESPACE, {"metadata": {"name": "x", "namespace": NAMESPACE}}
+            "x",
+            NAMESPACE,
+            client.V1Eviction.model_validate({"metadata": {"name": "x", "namespace": NAMESPACE}}),
         ),
         "create event": lambda: core.create_namespaced_event(
-            NAMESPACE, {"metadata": {"name": "x"}, "involvedObject": {"kind": "Node", "name": healthy_node}}
+            NAMESPACE,
+            client.CoreV1Event.model_validate(
+                {"metadata": {"name": "x"}, "involvedObject": {"kind": "Node", "name": healthy_node}}
+            ),
         ),
     }
     for what, write in writes.items():

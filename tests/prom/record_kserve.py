@@ -150,7 +150,7 @@ def entries(recording: Recording, captured_at: datetime, end_ms: int) -> list[di
     shift = captured - end_ms / 1000
     out = []
     for (kind, query), result in sorted(recording.prometheus.items()):
-        samples = []
+        samples: list[dict[str, Any]] = []
         for sample in result:
             metric = dict(sorted((sample.get("metric") or {}).items()))
             if kind == "instant":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -525,7 +526,7 @@ def test_an_oom_kill_raises_the_limit_by_half_rounded_to_64mi(tmp_path: Path) ->
     [resources] = d.proposals
     assert resources.params["memory_limit"] == "192Mi"  # 100Mi × 1.5 = 150Mi → 192Mi
     assert resources.params["memory_request"] == "64Mi"  # min(current 64Mi, 192Mi)
-    assert round_up(150 * 2**20) == 192 * 2**20
+    assert round_up(Decimal(150 * 2**20)) == 192 * 2**20
 
 
 def test_rbac_forbidden_writes_the_exact_rule(tmp_path: Path) -> None:

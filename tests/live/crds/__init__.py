@@ -17,6 +17,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from tests.support.kube import metadata
+
 CRD_DIR: Final = Path(__file__).resolve().parent
 POLL_INTERVAL_S: Final = 0.1
 
@@ -29,13 +31,15 @@ def load_crds() -> list[dict[str, Any]]:
 def _create_or_replace(api: client.ApiextensionsV1Api, body: dict[str, Any]) -> None:
     name = body["metadata"]["name"]
     try:
-        api.create_custom_resource_definition(body)
+        api.create_custom_resource_definition(client.V1CustomResourceDefinition.model_validate(body))
     except ApiException as error:
         if error.status != 409:
             raise
         current = api.read_custom_resource_definition(name)
-        metadata = {**body["metadata"], "resourceVersion": current.metadata.resource_version}
-        api.replace_custom_resource_definition(name, {**body, "metadata": metadata})
+        meta = {**body["metadata"], "resourceVersion": metadata(current).resource_version}
+        api.replace_custom_resource_definition(
+            name, client.V1CustomResourceDefinition.model_validate({**body, "metadata": meta})
+        )
 
 
 def _not_established(crd: client.V1CustomResourceDefinition) -> str | None:
