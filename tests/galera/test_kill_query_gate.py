@@ -24,9 +24,10 @@ from typing import Any
 
 import pymysql
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from pymysql.connections import Connection
 
+from kfops.model import Proposal
 from kfops.playbooks.galera import KillQuery
 from kfops.playbooks.gate import Gate, Refused
 from tests.galera.cluster import (
@@ -47,6 +48,7 @@ from tests.live.test_gate import (  # noqa: F401 — fixtures
     settings,
 )
 from tests.live.test_job_rerun import JOB, _failed_job, team  # noqa: F401 — fixture
+from tests.support.kube import close_api_client, new_api_client
 
 # SQL below formats only schema and user names this module generated (identifiers cannot be
 # bound parameters), hence the S608 exemptions; values are always bound.
@@ -64,9 +66,9 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 
 @pytest.fixture(scope="module")
 def admin_api(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(control_plane.kubeconfig), context="admin")
+    api = new_api_client(control_plane.kubeconfig, "admin")
     yield api
-    api.close()
+    close_api_client(api)
 
 
 @pytest.fixture
@@ -337,6 +339,30 @@ def test_the_playbook_refuses_a_server_thread(db: Db, settings: Any) -> None:  #
     assert KillQuery.writes == () and not KillQuery.target_in_kubernetes
 
 
+def _rerun_of_a_failed_job(db: Db, admin_api: client.ApiClient, namespace: str) -> tuple[Proposal, list[str]]:
+    """A failed migration Job in ``namespace`` and the job.rerun that names the test schema and
+    every Galera node, as the ladder proposes it; and those node addresses."""
+    uid, _ = _failed_job(admin_api, namespace)
+    nodes = [f"{LOOPBACK}:{n.port}" for n in db.galera.nodes]
+    rerun = proposal(
+        "job.rerun",
+        f"job/{namespace}/{JOB}",
+        namespace=namespace,
+        job=JOB,
+        uid=uid,
+        galeraNodes=nodes,
+        schema=db.schema,
+    )
+    return rerun, nodes
+
+
+def _refusal(db: Db, rerun: Proposal) -> str:
+    """Why the gate refuses to prepare ``rerun`` for alice (it must refuse)."""
+    with pytest.raises(Refused) as refused:
+        db.gate("alice").prepare(rerun, db.people.who("alice"))
+    return str(refused.value)
+
+
 def test_a_rerun_waits_until_the_migration_schema_is_not_dirty(
     db: Db,
     admin_api: client.ApiClient,
@@ -349,21 +375,8 @@ def test_a_rerun_waits_until_the_migration_schema_is_not_dirty(
         )
         _query(conn, f"INSERT INTO `{db.schema}`.schema_migrations VALUES (7, TRUE)")  # noqa: S608
     db.galera.sync()
-    uid, _ = _failed_job(admin_api, team)
-    nodes = [f"{LOOPBACK}:{n.port}" for n in db.galera.nodes]
-    rerun = proposal(
-        "job.rerun",
-        f"job/{team}/{JOB}",
-        namespace=team,
-        job=JOB,
-        uid=uid,
-        galeraNodes=nodes,
-        schema=db.schema,
-    )
-    alice = db.people.who("alice")
-    with pytest.raises(Refused) as refused:
-        db.gate("alice").prepare(rerun, alice)
-    assert str(refused.value).endswith(
+    rerun, nodes = _rerun_of_a_failed_job(db, admin_api, team)
+    assert _refusal(db, rerun).endswith(
         f"schema {db.schema} is dirty at version 7 on {nodes[0]} (a migration stopped half-way): restore "
         "or force the version first (`migrate force <last good version>`), then re-run the Job"
     )
@@ -371,7 +384,7 @@ def test_a_rerun_waits_until_the_migration_schema_is_not_dirty(
     with db.galera.admin(1) as conn:
         _query(conn, f"UPDATE `{db.schema}`.schema_migrations SET dirty = FALSE")  # noqa: S608
     db.galera.sync()
-    prepared = db.gate("alice").prepare(rerun, alice)
+    prepared = db.gate("alice").prepare(rerun, db.people.who("alice"))
     assert prepared.plan.notes[-1] == f"schema {db.schema} is not dirty: " + "; ".join(
         f"{n} version 7" for n in nodes
     )
@@ -401,21 +414,8 @@ def test_a_rerun_waits_until_a_failed_flyway_migration_is_repaired(
             "(2, '2', 'add owner', 'SQL', 'V2__add_owner.sql', 2, 'app', 12, FALSE)",
         )
     db.galera.sync()
-    uid, _ = _failed_job(admin_api, team)
-    nodes = [f"{LOOPBACK}:{n.port}" for n in db.galera.nodes]
-    rerun = proposal(
-        "job.rerun",
-        f"job/{team}/{JOB}",
-        namespace=team,
-        job=JOB,
-        uid=uid,
-        galeraNodes=nodes,
-        schema=db.schema,
-    )
-    alice = db.people.who("alice")
-    with pytest.raises(Refused) as refused:
-        db.gate("alice").prepare(rerun, alice)
-    assert str(refused.value).endswith(
+    rerun, nodes = _rerun_of_a_failed_job(db, admin_api, team)
+    assert _refusal(db, rerun).endswith(
         f"schema {db.schema} has a failed Flyway migration on {nodes[0]} (version 2, add owner): undo "
         "its half-applied changes or restore, run `flyway repair`, then re-run the Job"
     )
@@ -423,7 +423,7 @@ def test_a_rerun_waits_until_a_failed_flyway_migration_is_repaired(
     with db.galera.admin(1) as conn:  # what `flyway repair` does with a failed row
         _query(conn, f"DELETE FROM `{db.schema}`.flyway_schema_history WHERE success = FALSE")  # noqa: S608
     db.galera.sync()
-    prepared = db.gate("alice").prepare(rerun, alice)
+    prepared = db.gate("alice").prepare(rerun, db.people.who("alice"))
     assert prepared.plan.notes[-1] == f"schema {db.schema} is not dirty: " + "; ".join(
         f"{n} Flyway at 1" for n in nodes
     )

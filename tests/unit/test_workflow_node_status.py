@@ -218,14 +218,20 @@ def test_an_undecodable_run_still_gets_its_pods_diagnosed(tmp_path: Path) -> Non
     assert _finding(diagnosis, "step-scheduling")[:2] == ("FAIL", "gpu-shortage")
 
 
-def test_no_retry_is_proposed_for_an_offloaded_run(tmp_path: Path) -> None:
-    """KFP refuses it: "Cannot retry workflow with offloaded node status" (kubeflow/pipelines
-    backend/src/common/util/workflow.go, CanRetry)."""
-    folder = tmp_path / "run-failed-offloaded"
-    shutil.copytree(SCENARIOS / "run-failed", folder)
+def _offloaded_copy(tmp_path: Path, scenario: str) -> Path:
+    """A copy of a stuck-pipeline scenario whose Workflow's node status is offloaded."""
+    folder = tmp_path / f"{scenario}-offloaded"
+    shutil.copytree(SCENARIOS / scenario, folder)
     path = folder / "workflows.yaml"
     obj = yaml.safe_load(path.read_text())
     path.write_text(yaml.safe_dump(_with_status(obj, offloadNodeStatusVersion=OFFLOAD_VERSION)))
+    return folder
+
+
+def test_no_retry_is_proposed_for_an_offloaded_run(tmp_path: Path) -> None:
+    """KFP refuses it: "Cannot retry workflow with offloaded node status" (kubeflow/pipelines
+    backend/src/common/util/workflow.go, CanRetry)."""
+    folder = _offloaded_copy(tmp_path, "run-failed")
 
     [diagnosis] = _diagnose(folder, "team-a/churn-model-training-c8w2j")
     assert diagnosis.conclusion.cause == "run-failed"  # status.phase and message stay in the object
@@ -237,11 +243,7 @@ def test_no_retry_is_proposed_for_an_offloaded_run(tmp_path: Path) -> None:
 def test_task_result_rbac_is_still_found_from_the_pods_when_nodes_are_offloaded(tmp_path: Path) -> None:
     """taskResultsCompletionStatus stays in the object; with no nodes, "every step finished" is
     the step pods' to say, so the run that stays Running for want of RBAC is still named."""
-    folder = tmp_path / "task-results-rbac-offloaded"
-    shutil.copytree(SCENARIOS / "task-results-rbac", folder)
-    path = folder / "workflows.yaml"
-    obj = yaml.safe_load(path.read_text())
-    path.write_text(yaml.safe_dump(_with_status(obj, offloadNodeStatusVersion=OFFLOAD_VERSION)))
+    folder = _offloaded_copy(tmp_path, "task-results-rbac")
 
     [diagnosis] = _diagnose(folder, "team-forecast/demand-forecast-8gkqh")
     assert diagnosis.conclusion.cause == "task-results-rbac"
