@@ -16,6 +16,7 @@ import json
 import shutil
 import zlib
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import yaml
 
 from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.sources import open_kfp
+from kfops.diagnostics.pipelines.steps import StepPod, stalled_by_pods, step_pod
 from kfops.diagnostics.pipelines.workflows import (
     MAX_DECOMPRESSED_NODES,
     UndecodableNodes,
@@ -248,4 +250,150 @@ def test_task_result_rbac_is_still_found_from_the_pods_when_nodes_are_offloaded(
     [diagnosis] = _diagnose(folder, "team-forecast/demand-forecast-8gkqh")
     assert diagnosis.conclusion.cause == "task-results-rbac"
     assert _finding(diagnosis, "task-results")[:2] == ("FAIL", "rbac-missing")
-    assert _finding(diagnosis, "workflow")[:2] == ("NO_DATA", "node-status-unavailable")
+    # every step pod finished long ago: the pods show the run stalled, the RBAC cause still comes first
+    assert _finding(diagnosis, "workflow")[:2] == ("WARN", "stalled-by-pods")
+
+
+# ------------------------------------------------------------------- offloaded, judged by its pods
+STALLED = "offloaded-stalled"
+CAPTURED = datetime(2026, 11, 3, 3, 20, tzinfo=UTC)
+TRAIN_POD = "churn-model-training-k9fzt-system-container-impl-386636926"
+TRAIN_DONE = datetime(2026, 11, 3, 2, 41, 13, tzinfo=UTC)  # its wait container's finishedAt
+
+
+def _raw_step_pods(scenario: str) -> list[dict[str, Any]]:
+    pods: dict[str, Any] = yaml.safe_load((SCENARIOS / scenario / "pods.yaml").read_text())
+    return [p for p in pods["items"] if p["metadata"]["namespace"] == "team-a"]
+
+
+def _step_pods(scenario: str) -> list[StepPod]:
+    return [step_pod(p) for p in _raw_step_pods(scenario)]
+
+
+def test_every_step_pod_finished_long_ago_is_a_stall_dated_by_the_newest_container_time() -> None:
+    workflow = workflow_facts(_workflow(STALLED))
+    stall = stalled_by_pods(workflow, _step_pods(STALLED), CAPTURED, 30)
+    assert stall is not None
+    assert stall.last is not None and stall.last.pod.name == TRAIN_POD
+    assert (stall.since, stall.pods) == (TRAIN_DONE, 5)
+    assert round(stall.minutes(CAPTURED), 2) == 38.78
+    assert stall.describe(CAPTURED) == (
+        f"no step pod has run since 02:41 UTC, 38m ago; last: pod {TRAIN_POD} finished Succeeded "
+        "(5 step pods, none Running or Pending)"
+    )
+
+
+def test_the_threshold_counts_from_the_last_pod_activity() -> None:
+    workflow, pods = workflow_facts(_workflow(STALLED)), _step_pods(STALLED)
+    assert stalled_by_pods(workflow, pods, TRAIN_DONE + timedelta(minutes=29, seconds=59), 30) is None
+    assert stalled_by_pods(workflow, pods, TRAIN_DONE + timedelta(minutes=30), 30) is not None
+
+
+def test_a_pending_pod_means_not_stalled() -> None:
+    """A pod the scheduler has not placed yet, or one in ContainerCreating, may still run."""
+    raws = _raw_step_pods(STALLED)
+    train = next(p for p in raws if p["metadata"]["name"] == TRAIN_POD)
+    for cs in train["status"]["containerStatuses"]:
+        cs["state"] = {"waiting": {"reason": "ContainerCreating"}}
+    train["status"]["phase"] = "Pending"
+    pods = [step_pod(p) for p in raws]
+    assert stalled_by_pods(workflow_facts(_workflow(STALLED)), pods, CAPTURED + timedelta(days=1), 30) is None
+
+
+def test_a_running_pod_means_not_stalled() -> None:
+    """offloaded-nodes: the training pod still runs, however long ago it started."""
+    workflow = workflow_facts(_workflow("offloaded-nodes"))
+    later = CAPTURED + timedelta(days=1)
+    assert stalled_by_pods(workflow, _step_pods("offloaded-nodes"), later, 30) is None
+
+
+def test_no_step_pod_at_all_is_judged_by_the_workflow_age() -> None:
+    workflow = workflow_facts(_workflow(STALLED))
+    assert workflow.started is not None
+    young = workflow.started + timedelta(minutes=29)
+    assert stalled_by_pods(workflow, [], young, 30) is None
+    old = workflow.started + timedelta(minutes=30)
+    stall = stalled_by_pods(workflow, [], old, 30)
+    assert stall is not None and (stall.last, stall.since, stall.pods) == (None, workflow.started, 0)
+    assert stall.describe(old).startswith("it has no step pod (none created yet, or all garbage-collected)")
+
+
+def test_a_young_workflow_is_not_stalled_even_with_old_pods() -> None:
+    """The Workflow's start counts as activity: a run resubmitted under old pods is not stalled."""
+    workflow = replace(workflow_facts(_workflow(STALLED)), started=CAPTURED - timedelta(minutes=5))
+    assert stalled_by_pods(workflow, _step_pods(STALLED), CAPTURED, 30) is None
+
+
+def test_only_the_workflows_own_pods_count() -> None:
+    """A namespace-wide list: another run's Running pod does not keep this one from being stalled."""
+    raws = _raw_step_pods("offloaded-nodes")
+    running = next(p for p in raws if p["status"]["phase"] == "Running")
+    running["metadata"]["labels"]["workflows.argoproj.io/workflow"] = "another-run"
+    pods = [*_step_pods(STALLED), step_pod(running)]
+    assert stalled_by_pods(workflow_facts(_workflow(STALLED)), pods, CAPTURED, 30) is not None
+
+
+def test_a_pod_without_container_times_is_dated_by_its_creation() -> None:
+    raws = _raw_step_pods(STALLED)
+    train = next(p for p in raws if p["metadata"]["name"] == TRAIN_POD)
+    for key in ("initContainerStatuses", "containerStatuses"):
+        train["status"].pop(key)
+    pod = step_pod(train)
+    assert pod.created is not None and pod.last_active == pod.created
+    stall = stalled_by_pods(workflow_facts(_workflow(STALLED)), [step_pod(p) for p in raws], CAPTURED, 30)
+    assert stall is not None and stall.since == pod.created
+
+
+def test_known_nodes_or_a_finished_run_are_never_judged_by_pods() -> None:
+    stalled, pods = _workflow(STALLED), _step_pods(STALLED)
+    inline = {
+        **stalled,
+        "status": {k: v for k, v in stalled["status"].items() if k != "offloadNodeStatusVersion"},
+    }
+    assert workflow_facts(inline).nodes_known
+    assert stalled_by_pods(workflow_facts(inline), pods, CAPTURED, 30) is None
+    done = replace(workflow_facts(stalled), phase="Failed")
+    assert stalled_by_pods(done, pods, CAPTURED, 30) is None
+
+
+def test_an_offloaded_run_whose_pods_stopped_is_run_stalled_not_healthy() -> None:
+    [diagnosis] = _diagnose(SCENARIOS / STALLED, "team-a/churn-model-training-k9fzt")
+    assert (diagnosis.conclusion.verdict.value, diagnosis.conclusion.cause) == ("problem", "run-stalled")
+    status, branch, summary = _finding(diagnosis, "workflow")
+    assert (status, branch) == ("WARN", "stalled-by-pods")
+    assert f"offloaded to Argo's persistence database (offloadNodeStatusVersion {OFFLOAD_VERSION})" in summary
+    assert "`argo get team-a/churn-model-training-k9fzt`" in summary
+    assert (
+        f"no step pod has run since 02:41 UTC, 38m ago; last: pod {TRAIN_POD} finished Succeeded" in summary
+    )
+    assert _finding(diagnosis, "current-step")[:2] == ("NO_DATA", "node-status-unavailable")
+    assert [p.action for p in diagnosis.proposals] == ["kfp.terminate-run"]
+
+
+def test_the_sweep_counts_an_offloaded_run_stalled_by_its_pods_with_one_pod_list() -> None:
+    [diagnosis] = _diagnose(SCENARIOS / STALLED, None)
+    assert (diagnosis.target, diagnosis.conclusion.cause) == (
+        "team-a/churn-model-training-k9fzt",
+        "run-stalled",
+    )
+    status, branch, summary = _finding(diagnosis, "stuck-workflows")
+    assert (status, branch) == ("FAIL", "stuck")
+    assert (
+        "no step moving for 39 min (judged from its step pods: no step pod has run since 02:41 UTC" in summary
+    )
+    sweep = [e for f in diagnosis.findings if f.rung == "stuck-workflows" for e in f.evidence]
+    [listed] = [e for e in sweep if "unfinished Workflows" in e.summary]
+    assert "1 with no step running or moving for 30 min (1 judged from their step pods" in listed.summary
+    assert "not judged" not in listed.summary
+    [pods] = [e for e in sweep if "workflows.argoproj.io/workflow" in e.query]
+    assert "workflows.argoproj.io/workflow in (churn-model-training-k9fzt)" in pods.query.replace("%20", " ")
+    assert pods.summary == (
+        "5 step pods of 1 Workflows without node status in team-a: 1 with every step pod finished and "
+        "none moving for 30 min"
+    )
+
+
+def test_the_sweep_reads_no_pod_when_every_workflow_has_its_nodes() -> None:
+    [diagnosis] = _diagnose(SCENARIOS / "healthy-running", None)
+    sweep = [e for f in diagnosis.findings if f.rung == "stuck-workflows" for e in f.evidence]
+    assert sweep and not [e for e in sweep if "workflows.argoproj.io/workflow" in e.query]

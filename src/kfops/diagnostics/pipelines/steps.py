@@ -10,6 +10,7 @@ the Workflow node's message still carries the controller's account of it (domain
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from kfops.clients.resources import EVENTS, PODS
 from kfops.diagnostics.context import ProbeContext, kube_evidence
 from kfops.diagnostics.kube.events import EventFacts, event_facts
 from kfops.diagnostics.kube.pods import ContainerState, PodFacts, pod_facts
-from kfops.diagnostics.kube.timefmt import parse_time
+from kfops.diagnostics.kube.timefmt import age, parse_time
 from kfops.diagnostics.pipelines.target import resolve
 from kfops.diagnostics.pipelines.workflows import NODE_ID_ANNOTATION, WORKFLOW_LABEL, Workflow
 from kfops.model import Evidence, Observed
@@ -40,6 +41,9 @@ class StepPod:
     memory_limits: dict[str, str]
     claims: tuple[str, ...]
     terminations: tuple[tuple[str, str, int | None], ...]  # (container, reason, exit code), now and last
+    #: the newest time any container (init included) started or finished, now or last; the pod's
+    #: creation when no container has a time (not yet started, or a status without them)
+    last_active: datetime | None = None
 
     @property
     def unschedulable(self) -> bool:
@@ -80,17 +84,36 @@ def _terminations(status: dict[str, Any]) -> tuple[tuple[str, str, int | None], 
     return tuple(found)
 
 
+def _last_active(status: dict[str, Any]) -> datetime | None:
+    """The newest startedAt / finishedAt of any container's state or lastState (running or
+    terminated), as the kubelet writes them; None when no container reports a time."""
+    times = []
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(key) or []:
+            for state in (cs.get("state") or {}, cs.get("lastState") or {}):
+                for moment in (
+                    (state.get("running") or {}).get("startedAt"),
+                    (state.get("terminated") or {}).get("startedAt"),
+                    (state.get("terminated") or {}).get("finishedAt"),
+                ):
+                    parsed = parse_time(moment)
+                    if parsed is not None:
+                        times.append(parsed)
+    return max(times, default=None)
+
+
 def step_pod(raw: dict[str, Any]) -> StepPod:
     metadata, spec, status = raw.get("metadata") or {}, raw.get("spec") or {}, raw.get("status") or {}
     scheduled: dict[str, Any] = next(
         (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
     )
     containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    created = parse_time(metadata.get("creationTimestamp"))
     return StepPod(
         pod=pod_facts(raw),
         uid=str(metadata.get("uid", "")),
         node_id=str((metadata.get("annotations") or {}).get(NODE_ID_ANNOTATION, "")),
-        created=parse_time(metadata.get("creationTimestamp")),
+        created=created,
         scheduled=(
             str(scheduled.get("status", "")),
             str(scheduled.get("reason", "")),
@@ -108,6 +131,7 @@ def step_pod(raw: dict[str, Any]) -> StepPod:
             if v.get("persistentVolumeClaim")
         ),
         terminations=_terminations(status),
+        last_active=_last_active(status) or created,
     )
 
 
@@ -137,6 +161,69 @@ def read_steps(ctx: ProbeContext) -> Observed:
         kube_evidence(events_fetched, f"{len(events)} recent events about the run in {workflow.namespace}"),
     )
     return Observed(Steps(workflow, pods, events, about), evidence)
+
+
+# --- a run whose nodes are not known, judged from its pods ---------------------------------------
+
+
+@dataclass(frozen=True)
+class PodStall:
+    """What the step pods of an unfinished Workflow without node status show: nothing runs."""
+
+    workflow: Workflow
+    pods: int  # the Workflow's step pods, all finished
+    last: StepPod | None  # the pod that moved last; None when the run has no step pod left
+    since: datetime  # when anything last moved: that pod's last activity, or the Workflow's start
+
+    def minutes(self, now: datetime) -> float:
+        return (now - self.since).total_seconds() / 60
+
+    def describe(self, now: datetime) -> str:
+        """E.g. 'no step pod has run since 02:58 UTC, 37m ago; last: pod … finished Succeeded'."""
+        when = f"{self.since:%H:%M} UTC, {age(self.since, now)} ago"
+        if self.last is None:
+            return f"it has no step pod (none created yet, or all garbage-collected) and started at {when}"
+        return (
+            f"no step pod has run since {when}; last: pod {self.last.pod.name} finished "
+            f"{self.last.pod.phase} ({self.pods} step pods, none Running or Pending)"
+        )
+
+
+def stalled_by_pods(
+    workflow: Workflow, pods: Iterable[StepPod], now: datetime, after_min: float
+) -> PodStall | None:
+    """``Workflow.stuck`` for a Workflow whose nodes are not known (offloaded, undecodable),
+    judged from its step pods: the one rule the ``workflow`` rung and the sweep both use.
+
+    Stalled (a PodStall) when all of these hold, else None:
+
+    - the Workflow is unfinished and ``nodes_known`` is false (with nodes, ``Workflow.stuck``
+      judges from the controller's own account instead);
+    - none of its step pods (``pods`` may hold others: only those labelled
+      ``workflows.argoproj.io/workflow=<name>`` in its namespace count) is in a non-final phase —
+      Running, Pending (ContainerCreating included), Unknown: such a pod may still be working;
+    - the newest activity — each pod's ``last_active`` (a container's startedAt / finishedAt,
+      else the pod's creation), and the Workflow's start (else its creation) — is at least
+      `after_min` old. With no step pod at all the Workflow's age alone decides.
+
+    A time that is missing means "not known", never "old": such a Workflow is not stalled.
+    """
+    if workflow.nodes_known or workflow.finished_phase:
+        return None
+    mine = [
+        p
+        for p in pods
+        if p.pod.namespace == workflow.namespace and p.pod.labels.get(WORKFLOW_LABEL) == workflow.name
+    ]
+    if any(not p.pod.terminal for p in mine):
+        return None
+    began = workflow.started or workflow.created
+    if began is None or any(p.last_active is None for p in mine):
+        return None
+    last = max(mine, key=lambda p: p.last_active or began, default=None)
+    since = max(began, last.last_active or began) if last is not None else began
+    stall = PodStall(workflow, len(mine), last, since)
+    return stall if stall.minutes(now) >= after_min else None
 
 
 # --- what a pending step waits for ------------------------------------------------------------

@@ -153,7 +153,7 @@ CAUSES = (
         "run-stalled",
         "the run has not moved and no rung found why (a Suspend step, a mutex or semaphore, or a "
         "cause kfops does not know)",
-        answered_either(("workflow", ("stalled",)), ("stuck-workflows", ("stuck",))),
+        answered_either(("workflow", ("stalled", "stalled-by-pods")), ("stuck-workflows", ("stuck",))),
         summary_of(
             "workflow",
             "The run is stuck and no rung found why — check Suspend steps, mutexes/semaphores and the "

@@ -114,8 +114,9 @@ def hung_after_min(f: Facts) -> float:
 #: worth saying even before any run has been still long enough to count as stuck
 SWEEP_CONTROLLER = replace(CONTROLLER, optional=True)
 SWEEP_BACKEND = replace(BACKEND, optional=True)
-#: a failed run's step pods, for the exit code a Workflow node did not record: never worth an ERROR
-FAILED_STEP_PODS = replace(STEPS, optional=True)
+#: the step pods for the workflow rung: a failed run's, for the exit code a Workflow node did not
+#: record, and an offloaded run's, to judge it stalled (steps.stalled_by_pods); never worth an ERROR
+OPTIONAL_STEP_PODS = replace(STEPS, optional=True)
 
 
 def workflow_of(f: Facts) -> Workflow | None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from kfops.diagnostics.kube.timefmt import age
 from kfops.diagnostics.pipelines.backend import Component
-from kfops.diagnostics.pipelines.steps import Steps
+from kfops.diagnostics.pipelines.steps import PodStall, Steps, stalled_by_pods
 from kfops.diagnostics.pipelines.workflows import FAILED_NODE, Workflow, WorkflowNode
 from kfops.model import Branch, Facts, Rung, Status
 from kfops.runbooks.stuck_pipeline.backend_rungs import controller_trouble, database_trouble, server_trouble
 from kfops.runbooks.stuck_pipeline.probes import (
-    FAILED_STEP_PODS,
     KFP_RUN,
+    OPTIONAL_STEP_PODS,
     SWEEP,
     SWEEP_BACKEND,
     SWEEP_CONTROLLER,
@@ -48,9 +48,11 @@ def _sweep_say(f: Facts) -> str:
     worst = sweep.stuck[0]
     others = f" (and {len(sweep.stuck) - 1} more)" if len(sweep.stuck) > 1 else ""
     run = f" (KFP run {worst.workflow.run_id})" if worst.workflow.run_id else ""
+    stall, gap = worst.by_pods, worst.workflow.node_status_gap()
+    by_pods = f" (judged from its step pods: {stall.describe(f.now)}; its {gap})" if stall else ""
     return (
         f"Workflow {worst.workflow.ref}{run} is {worst.workflow.phase or 'unstarted'} with no step moving "
-        f"for {worst.still_min:.0f} min{others}" + _unjudged_note(f)
+        f"for {worst.still_min:.0f} min{by_pods}{others}" + _unjudged_note(f)
     )
 
 
@@ -238,6 +240,26 @@ def _stalled(f: Facts) -> bool:
     return w is not None and w.stuck(f.now, stuck_after_min(f))
 
 
+def pod_stall(f: Facts) -> PodStall | None:
+    """The run's step pods show it stalled although its nodes are not known (steps.stalled_by_pods);
+    None when its nodes are known, its pods could not be read, or one may still be working."""
+    w = workflow_of(f)
+    steps: Steps | None = f.get(OPTIONAL_STEP_PODS)
+    if w is None or steps is None:
+        return None
+    return stalled_by_pods(w, steps.pods, f.now, stuck_after_min(f))
+
+
+def _pod_stall_say(f: Facts) -> str:
+    w, stall = _workflow(f), pod_stall(f)
+    assert stall is not None  # only asked after the branch matched
+    return (
+        f"Workflow {w.ref} {w.phase or 'not started'} for {age(w.started or w.created, f.now)}, and its "
+        f"{w.node_status_gap()}; its step pods show it stalled: {stall.describe(f.now)} (stuck: "
+        f"{stuck_after_min(f):g} min or more)"
+    )
+
+
 def _hung(f: Facts) -> bool:
     """A step pod runs, and nothing in the Workflow has moved for pipeline_step_hung_after_min."""
     w = workflow_of(f)
@@ -269,7 +291,7 @@ def failed_steps(f: Facts) -> tuple[str, ...]:
     workflow = workflow_of(f)
     if workflow is None:
         return ()
-    steps: Steps | None = f.get(FAILED_STEP_PODS)
+    steps: Steps | None = f.get(OPTIONAL_STEP_PODS)
     said = []
     for node in workflow.failed_pod_nodes()[:FAILED_STEPS_SHOWN]:
         code = node.exit_code or _pod_exit_code(steps, node)
@@ -294,7 +316,7 @@ def _failed_steps_say(f: Facts) -> str:
 WORKFLOW_RUNG = Rung(
     id="workflow",
     question="What phase is the run's Argo Workflow in, and when did it last move?",
-    probes=(WORKFLOW, KFP_RUN, THRESHOLDS, FAILED_STEP_PODS),
+    probes=(WORKFLOW, KFP_RUN, THRESHOLDS, OPTIONAL_STEP_PODS),
     branches=(
         Branch(
             "missing",
@@ -324,10 +346,19 @@ WORKFLOW_RUNG = Rung(
             lambda f: f"Workflow {_workflow(f).ref} Succeeded {age(_workflow(f).finished, f.now)} ago",
         ),
         Branch(
+            "stalled-by-pods",
+            Status.WARN,
+            "the Workflow's node status is not in the API object, but its step pods show it stalled: "
+            "every one finished and none moved past the threshold",
+            lambda f: pod_stall(f) is not None,
+            _pod_stall_say,
+        ),
+        Branch(
             "node-status-unavailable",
             Status.NO_DATA,
             "the Workflow's node status is not in the API object (offloaded to Argo's persistence "
-            "database, or compressedNodes undecodable): whether a step runs or moves is not known",
+            "database, or compressedNodes undecodable) and its step pods do not show it stalled: "
+            "whether a step runs or moves is not known",
             lambda f: not _workflow(f).nodes_known,
             lambda f: (
                 f"Workflow {_workflow(f).ref} {_workflow(f).phase or 'not started'} for "
