@@ -40,7 +40,7 @@ lint: install
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy tests
+	$(VENV)/bin/mypy tests bench
 	$(VENV)/bin/lint-imports
 
 test: install control-plane kustomize prometheus galera lint

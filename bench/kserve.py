@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from run import measure, print_table  # noqa: E402
+from bench.run import measure, print_table  # noqa: E402
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 NODES = 40
@@ -208,7 +208,7 @@ def main() -> None:
     parser.add_argument("--namespaces", type=int, default=50)
     parser.add_argument("--replicas", type=int, default=3)
     args = parser.parse_args()
-    snapshot = HERE / "out" / f"kserve-{args.services}s-{args.replicas}r"
+    snapshot = ROOT / "bench" / "out" / f"kserve-{args.services}s-{args.replicas}r"
     if not snapshot.exists():
         generate(snapshot, args.services, args.namespaces, args.replicas)
     diagnose = [

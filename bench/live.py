@@ -22,10 +22,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.generate import generate  # noqa: E402
-from kubernetes import client, config  # noqa: E402
+from kubernetes import client  # noqa: E402
 from tests.live.controlplane import ControlPlane  # noqa: E402
+from tests.support.kube import new_api_client  # noqa: E402
 
+from bench.generate import generate  # noqa: E402
 from kfops.clients.live.kube import LiveKubeReader  # noqa: E402
 from kfops.clients.snapshot.store import SnapshotStore  # noqa: E402
 from kfops.runbooks.engine import Engine  # noqa: E402
@@ -53,10 +54,10 @@ def load(api: client.ApiClient, snapshot: Path) -> float:
     nodes = [e.obj for e in store.entries("", "Node")]
     pods = [e.obj for e in store.entries("", "Pod")]
     for namespace in sorted({p["metadata"]["namespace"] for p in pods}):
-        core.create_namespace({"metadata": {"name": namespace}})
+        core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": namespace}}))
 
     def create_node(node: dict[str, Any]) -> None:
-        core.create_node(_clean(node))
+        core.create_node(client.V1Node.model_validate(_clean(node)))
         # Admission adds node.kubernetes.io/not-ready; set the taints the node lifecycle controller would.
         core.patch_node(node["metadata"]["name"], {"spec": {"taints": node["spec"].get("taints") or None}})
 
@@ -64,7 +65,8 @@ def load(api: client.ApiClient, snapshot: Path) -> float:
         name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
         # Pod status is ignored on create; the bench leaves it unset (the request count and the
         # ladder's reads do not depend on it).
-        core.create_namespaced_pod(namespace, {k: v for k, v in _clean(pod).items() if k != "status"})
+        body = {k: v for k, v in _clean(pod).items() if k != "status"}
+        core.create_namespaced_pod(namespace, client.V1Pod.model_validate(body))
         if pod["metadata"].get("deletionTimestamp"):  # stuck Terminating: no kubelet will finish it
             core.delete_namespaced_pod(name, namespace, grace_period_seconds=30)
 
@@ -85,7 +87,7 @@ def main() -> None:
         generate(snapshot, args.nodes, args.pods)
         plane = ControlPlane.start(Path(tmp) / "plane")
         try:
-            api = config.new_client_from_config(config_file=str(plane.kubeconfig), context="admin")
+            api = new_api_client(plane.kubeconfig, "admin")
             loaded_s = load(api, snapshot)
             walls, requests, ratios, slowest = [], [], [], []
             for _ in range(args.runs):
