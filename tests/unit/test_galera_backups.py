@@ -7,7 +7,7 @@ CronJob (settings.galera_backup_cronjob) is read the same way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +155,38 @@ def test_namespaced_settings_must_be_namespace_slash_name(value: str) -> None:
     assert Settings.load(
         environ={"KFOPS_GALERA_BACKUP_CRONJOB": "kubeflow/mariadb-dump"}
     ).galera_backup_cronjob
+
+
+def _retained(spec_retention: str | None) -> dict[str, Any]:
+    backup = _backup("nightly", "CronJobSuccess", "2026-10-01T02:04:10Z", schedule="0 2 * * *")
+    if spec_retention is not None:
+        backup["spec"]["maxRetention"] = spec_retention
+    return backup
+
+
+def test_a_run_past_the_backups_max_retention_is_no_backup(tmp_path: Path) -> None:
+    """Each run deletes the files older than maxRetention: a run from before the migration that is
+    older than that has no file left, and a Restore pinned to it would get the closest remaining
+    file — here the run taken after the migration broke the schema."""
+    objects = [
+        _retained("24h0m0s"),
+        _run("nightly", "nightly-old", "2026-11-19T02:00:00Z", "2026-11-19T02:04:10Z"),
+        _run("nightly", "nightly-after", "2026-11-22T13:30:00Z", "2026-11-22T13:33:41Z"),
+    ]
+    backups = _read(tmp_path, objects)
+    migration = datetime(2026, 11, 22, 13, 20, 47, tzinfo=UTC)
+    assert backups.last_good(migration) is None
+    [expired] = backups.expired(migration)
+    assert expired.run == "nightly-old"
+    assert expired.describe(NOW).endswith("completed 3d11h ago (past maxRetention 24h: its file is deleted)")
+    after = backups.last_good()
+    assert after is not None and after.run == "nightly-after"
+
+
+@pytest.mark.parametrize(("days", "kept"), [(29, True), (31, False)])
+def test_max_retention_defaults_to_the_operators_30_days(tmp_path: Path, days: int, kept: bool) -> None:
+    start = NOW - timedelta(days=days)
+    done = start + timedelta(minutes=4)
+    run = _run("nightly", "nightly-1", f"{start:%Y-%m-%dT%H:%M:%SZ}", f"{done:%Y-%m-%dT%H:%M:%SZ}")
+    backups = _read(tmp_path, [_retained(None), run])
+    assert (backups.last_good() is not None) is kept

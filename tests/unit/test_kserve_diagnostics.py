@@ -18,7 +18,7 @@ from kfops.clients.snapshot.kube import SnapshotKubeReader
 from kfops.clients.snapshot.prometheus import SnapshotPromReader
 from kfops.diagnostics.kserve.arithmetic import Calibration, Objectives, breaches, calibrate
 from kfops.diagnostics.kserve.isvc import deployment_mode, isvc_facts, normalise_mode
-from kfops.diagnostics.kserve.knative import hpa_facts, pa_facts, parse_duration, revision_facts
+from kfops.diagnostics.kserve.knative import hpa_facts, pa_facts, revision_facts
 from kfops.diagnostics.kserve.predictor import (
     PodEvent,
     Predictor,
@@ -32,6 +32,7 @@ from kfops.diagnostics.kserve.predictor import (
 )
 from kfops.diagnostics.kserve.sweep import Inventory, candidates
 from kfops.diagnostics.kube.events import event_facts
+from kfops.diagnostics.kube.timefmt import parse_duration
 from kfops.diagnostics.prometheus import kserve_queries as q
 from kfops.model import Diagnosis, Status, Verdict
 from kfops.runbooks.engine import Engine

@@ -15,19 +15,23 @@ and whether it predates the migration are what the on-call engineer needs first.
   ``status.lastSuccessfulTime`` covers a run whose Job is no longer kept.
 
 A run counts when its Job is ``Complete``; its ``completionTime`` is when the backup was whole.
+A scheduled run older than the Backup's ``spec.maxRetention`` (30 days when unset) no longer
+counts: each run of the schedule deletes the files older than that, so its file is gone — and a
+Restore pinned to it would get the closest remaining file instead, possibly one taken after the
+migration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kfops.clients.errors import NotFound
 from kfops.clients.resources import BACKUPS, CRONJOBS, JOBS
 from kfops.diagnostics.context import ProbeContext, kube_evidence
-from kfops.diagnostics.kube.timefmt import age, parse_time
+from kfops.diagnostics.kube.timefmt import age, parse_duration, parse_time
 from kfops.diagnostics.wording import counted
 from kfops.model import Evidence, Observed, Source
 
@@ -35,6 +39,8 @@ from kfops.model import Evidence, Observed, Source
 _NEVER = datetime.min.replace(tzinfo=UTC)
 #: where a backup is listed: a mariadb-operator Backup, or the CronJob settings name
 OPERATOR, CRONJOB = "Backup", "CronJob"
+#: a Backup's spec.maxRetention when unset (mariadb-operator api/v1alpha1 backup_types.go)
+DEFAULT_RETENTION = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,10 @@ class Backup:
     run: str = ""  # the Job of one scheduled run ("" when no Job of it is kept)
     run_started: datetime | None = None  # that Job's startTime (targetRecoveryTime of a restore)
     image: str = ""  # the CronJob's backup tool, for the restore steps
+    #: the Backup's spec.maxRetention (scheduled mariadb-operator Backups; None: not known)
+    retention: timedelta | None = None
+    #: the run is older than `retention`: its file has been deleted by a later run
+    expired: bool = False
 
     def describe(self, now: datetime) -> str:
         what = f"{self.source} {self.namespace}/{self.name}" + (f" of {self.mariadb}" if self.mariadb else "")
@@ -64,7 +74,9 @@ class Backup:
                 what += ": no run of it is kept"
                 return what
         if self.completed:
-            return f"{what} completed {age(self.completed, now)} ago"
+            gone = f" (past maxRetention {retention_text(self.retention)}: its file is deleted)"
+            gone = gone if self.expired else ""
+            return f"{what} completed {age(self.completed, now)} ago{gone}"
         return what + (" failed" if self.failed else " not complete")
 
 
@@ -77,8 +89,19 @@ class Backups:
     cronjob_found: bool = True
 
     def last_good(self, before: datetime | None = None) -> Backup | None:
-        good = [b for b in self.items if b.completed and (before is None or b.completed <= before)]
+        """The newest backup that completed (before `before`) and whose file is still kept."""
+        good = [
+            b
+            for b in self.items
+            if b.completed and not b.expired and (before is None or b.completed <= before)
+        ]
         return max(good, key=lambda b: b.completed or _NEVER) if good else None
+
+    def expired(self, before: datetime | None = None) -> tuple[Backup, ...]:
+        """Runs that completed (before `before`) but are past their Backup's maxRetention."""
+        return tuple(
+            b for b in self.items if b.expired and b.completed and (before is None or b.completed <= before)
+        )
 
     def failed(self) -> tuple[Backup, ...]:
         """The backups that failed, newest first."""
@@ -97,6 +120,20 @@ def backup_namespace(ctx: ProbeContext) -> str:
 
 def _conditions(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(c.get("type")): c for c in (raw.get("status") or {}).get("conditions") or []}
+
+
+def retention_text(retention: timedelta | None) -> str:
+    """A retention as the operator's users write it ("720h"); "not known" without one."""
+    if not retention:
+        return "not known"
+    hours = retention.total_seconds() / 3600
+    return f"{hours:g}h" if hours >= 1 else f"{retention.total_seconds() / 60:g}m"
+
+
+def _retention(spec: dict[str, Any]) -> timedelta:
+    """spec.maxRetention, a Go duration ("720h", "168h0m0s"); the operator's default when unset."""
+    seconds = parse_duration(str(spec.get("maxRetention") or ""))
+    return timedelta(seconds=seconds) if seconds else DEFAULT_RETENTION
 
 
 def _cron(schedule: object) -> str:
@@ -118,6 +155,7 @@ def _operator_backup(raw: dict[str, Any]) -> Backup:
         completed=parse_time(complete.get("lastTransitionTime")) if good and not schedule else None,
         failed=done and complete.get("reason") == "JobFailed" and not schedule,
         schedule=schedule,
+        retention=_retention(spec) if schedule else None,
     )
 
 
@@ -126,21 +164,27 @@ def _owned_by_cronjob(job: dict[str, Any], cronjob: str) -> bool:
     return any(o.get("kind") == "CronJob" and o.get("name") == cronjob for o in owners)
 
 
-def _runs(jobs: Iterable[dict[str, Any]], cronjob: str, listed_as: Backup) -> list[Backup]:
-    """One Backup per Job the CronJob made, newest first; the listing's own fields kept."""
+def _runs(jobs: Iterable[dict[str, Any]], cronjob: str, listed_as: Backup, now: datetime) -> list[Backup]:
+    """One Backup per Job the CronJob made, newest first; the listing's own fields kept, and
+    whether each run is past the listing's retention at `now`."""
     runs = []
     for job in jobs:
         if not _owned_by_cronjob(job, cronjob):
             continue
         conditions, status = _conditions(job), job.get("status") or {}
         good = (conditions.get("Complete") or {}).get("status") == "True"
+        started = parse_time(status.get("startTime"))
+        completed = parse_time(status.get("completionTime")) if good else None
+        taken = started or completed
+        retention = listed_as.retention
         runs.append(
             replace(
                 listed_as,
-                completed=parse_time(status.get("completionTime")) if good else None,
+                completed=completed,
                 failed=(conditions.get("Failed") or {}).get("status") == "True",
                 run=str((job.get("metadata") or {}).get("name", "")),
-                run_started=parse_time(status.get("startTime")),
+                run_started=started,
+                expired=bool(retention and taken and now - taken > retention),
             )
         )
     return sorted(runs, key=lambda b: b.run_started or _NEVER, reverse=True)
@@ -183,7 +227,7 @@ def _operator_backups(ctx: ProbeContext, namespace: str, jobs: _Jobs, evidence: 
     items: list[Backup] = []
     for raw in fetched.value:
         listed = _operator_backup(raw)
-        runs = _runs(jobs.of(namespace), listed.name, listed) if listed.schedule else []
+        runs = _runs(jobs.of(namespace), listed.name, listed, ctx.now) if listed.schedule else []
         items.extend(runs or [listed])
     return Backups(True, namespace, tuple(items))
 
@@ -202,7 +246,7 @@ def _cronjob_backups(
     schedule = _cron((cronjob.get("spec") or {}).get("schedule"))
     evidence.append(kube_evidence(fetched, f"CronJob {ref}, schedule {schedule!r}"))
     listed = Backup(namespace, name, "", None, False, CRONJOB, schedule, image=_image(cronjob))
-    runs = _runs(jobs.of(namespace), name, listed)
+    runs = _runs(jobs.of(namespace), name, listed, ctx.now)
     last = parse_time((cronjob.get("status") or {}).get("lastSuccessfulTime"))
     if last and not any(r.completed and r.completed >= last for r in runs):
         # the Job of the newest success is no longer kept (successfulJobsHistoryLimit)

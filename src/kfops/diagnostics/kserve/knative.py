@@ -10,7 +10,6 @@ refuses the named get) the ladder uses Knative's defaults and says so.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,7 @@ from kfops.diagnostics.kserve.isvc import (
     get_isvc,
     mode_of,
 )
-from kfops.diagnostics.kube.timefmt import parse_time
+from kfops.diagnostics.kube.timefmt import parse_duration, parse_time
 from kfops.model import Evidence, Observed
 
 SERVICE_LABEL = "serving.knative.dev/service"
@@ -44,24 +43,6 @@ CONFIG_AUTOSCALER = "config-autoscaler"
 #: Knative's built-in defaults when config-autoscaler cannot be read (domain.md §3.5)
 DEFAULT_TARGET = 100.0
 DEFAULT_UTILIZATION_PCT = 70.0
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-
-
-def parse_duration(value: str | None) -> float | None:
-    """A Go duration ("600s", "10m", "1h30m") or plain seconds, in seconds; None when unparseable."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
 
 
 def _int(value: Any) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 
@@ -34,3 +35,22 @@ def age(since: datetime | None, now: datetime) -> str:
 
 def minutes_between(since: datetime | None, now: datetime) -> float | None:
     return None if since is None else (now - since).total_seconds() / 60
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(value: str | None) -> float | None:
+    """A Go duration ("600s", "10m", "1h30m") or plain seconds, in seconds; None when unparseable."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)

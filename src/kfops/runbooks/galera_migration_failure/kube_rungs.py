@@ -99,7 +99,12 @@ def _listings(f: Facts) -> str:
 def _none_say(f: Facts) -> str:
     backups, started = backups_of(f), _started(f)
     text = f"no completed backup from before the migration in {_listings(f)}"
-    after, failed = backups.last_good(), backups.failed()
+    after, failed, expired = backups.last_good(), backups.failed(), backups.expired(started)
+    if expired:
+        text += (
+            f"; {counted(len(expired), 'run')} from before it are past maxRetention and their files are "
+            f"deleted, newest: {expired[0].describe(f.now)}"
+        )
     if after is not None and started is not None:
         text += "; the newest good one was taken after it started and holds the damaged schema: "
         text += after.describe(f.now)

@@ -8,7 +8,7 @@ ending the one session that blocks a DDL (high risk: two approvers).
 
 from __future__ import annotations
 
-from kfops.diagnostics.galera.backups import CRONJOB, Backup
+from kfops.diagnostics.galera.backups import CRONJOB, Backup, retention_text
 from kfops.diagnostics.galera.nodes import ClusterState
 from kfops.diagnostics.galera.sessions import Holder
 from kfops.diagnostics.kube.timefmt import age
@@ -82,7 +82,8 @@ def _restore_manifest(backup: Backup, name: str) -> tuple[str, ...]:
         manifest,
         f"targetRecoveryTime picks the file of run {backup.run or 'the last successful run'}: the "
         "operator restores the file closest to it, and without it the newest, which may be from "
-        "after the migration. Check that file is still within the Backup's maxRetention.",
+        "after the migration. The run is younger than the Backup's maxRetention "
+        f"({retention_text(backup.retention)}), so its file has not been deleted by a later run.",
     )
 
 
