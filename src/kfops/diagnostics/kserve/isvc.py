@@ -16,6 +16,7 @@ from typing import Any
 from kfops.clients.errors import NotFound, ReaderError
 from kfops.clients.resources import INFERENCESERVICES
 from kfops.diagnostics.context import ProbeContext, TargetNotFound, kube_evidence
+from kfops.diagnostics.kube.pods import container_memory
 from kfops.diagnostics.kube.timefmt import age, parse_time
 from kfops.model import Observed
 
@@ -102,22 +103,15 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _memory(container: dict[str, Any]) -> tuple[str | None, str | None]:
-    resources = container.get("resources") or {}
-    request = (resources.get("requests") or {}).get("memory")
-    limit = (resources.get("limits") or {}).get("memory")
-    return (str(request) if request is not None else None, str(limit) if limit is not None else None)
-
-
 def _model_resources(predictor: dict[str, Any]) -> ModelResources:
     containers = predictor.get("containers") or []
     for index, container in enumerate(containers):
         if container.get("name", MODEL_CONTAINER) == MODEL_CONTAINER or len(containers) == 1:
-            request, limit = _memory(container)
+            request, limit = container_memory(container)
             return ModelResources(
                 "containers", str(container.get("name", MODEL_CONTAINER)), index, request, limit
             )
-    request, limit = _memory(predictor.get("model") or {})
+    request, limit = container_memory(predictor.get("model") or {})
     return ModelResources("model", MODEL_CONTAINER, -1, request, limit)
 
 

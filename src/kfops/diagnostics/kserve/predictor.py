@@ -27,7 +27,7 @@ from kfops.diagnostics.context import ProbeContext, failure_evidence, kube_evide
 from kfops.diagnostics.kserve.isvc import MODEL_CONTAINER, InferenceService, get_isvc
 from kfops.diagnostics.kube.events import EventFacts, event_facts
 from kfops.diagnostics.kube.nodes import NodeFacts, node_facts
-from kfops.diagnostics.kube.pods import ContainerState, PodFacts, pod_facts
+from kfops.diagnostics.kube.pods import ContainerState, PodFacts, container_memory, pod_facts
 from kfops.diagnostics.kube.timefmt import age, minutes_between, parse_time
 from kfops.diagnostics.wording import counted
 from kfops.model import Evidence, Observed
@@ -167,13 +167,7 @@ def predictor_pod(raw: dict[str, Any]) -> PredictorPod:
             for kind in ("startup", "liveness", "readiness")
             if c.get(f"{kind}Probe")
         )
-        resources = c.get("resources") or {}
-        request = (resources.get("requests") or {}).get("memory")
-        limit = (resources.get("limits") or {}).get("memory")
-        memory[name] = (
-            str(request) if request is not None else None,
-            str(limit) if limit is not None else None,
-        )
+        memory[name] = container_memory(c)
     return PredictorPod(
         pod=pod_facts(raw),
         uid=str(metadata.get("uid", "")),

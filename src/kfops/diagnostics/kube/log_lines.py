@@ -42,6 +42,10 @@ class Denial:
             return parts[2], parts[3]
         return None
 
+    def rule(self) -> str:
+        """The RBAC rule that grants what was refused, as one YAML flow mapping."""
+        return f'{{apiGroups: ["{self.group}"], resources: ["{self.resource}"], verbs: ["{self.verb}"]}}'
+
     def describe(self) -> str:
         group = f'API group "{self.group}"' if self.group else "the core API group"
         scope = f"in namespace {self.namespace}" if self.namespace else "at the cluster scope"

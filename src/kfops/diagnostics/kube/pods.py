@@ -130,6 +130,14 @@ class PodFacts:
         return sum(self.gpu_requests.values())
 
 
+def container_memory(container: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(request, limit) of a container spec's memory, as written ("512Mi"); None where unset."""
+    resources = container.get("resources") or {}
+    request = (resources.get("requests") or {}).get("memory")
+    limit = (resources.get("limits") or {}).get("memory")
+    return (str(request) if request is not None else None, str(limit) if limit is not None else None)
+
+
 def _container_states(status: dict[str, Any]) -> tuple[ContainerState, ...]:
     states = []
     for init, key in ((True, "initContainerStatuses"), (False, "containerStatuses")):

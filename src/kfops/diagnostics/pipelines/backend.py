@@ -13,7 +13,7 @@ from typing import Any
 from kfops.clients.errors import NotFound, ReaderError
 from kfops.clients.resources import CONFIGMAPS, DEPLOYMENTS, ENDPOINTSLICES, PODS
 from kfops.diagnostics.context import ProbeContext, failure_evidence, kube_evidence
-from kfops.diagnostics.kube.pods import PodFacts, pod_facts
+from kfops.diagnostics.kube.pods import PodFacts, container_memory, pod_facts
 from kfops.diagnostics.kubeflow.migration_jobs import ERROR_CLASSES
 from kfops.diagnostics.pipelines.controller_logs import OOM_REASON, ControllerCrash, classify_controller_log
 from kfops.model import Evidence, Observed
@@ -209,17 +209,6 @@ class Controller:
     crash: ControllerCrash | None = None
 
 
-def _memory(raw_pod: dict[str, Any], container: str) -> tuple[str, str]:
-    """(limit, request) of one container's memory in the pod spec; "" where unset."""
-    for spec in (raw_pod.get("spec") or {}).get("containers") or []:
-        if spec.get("name") == container:
-            resources = spec.get("resources") or {}
-            limit = (resources.get("limits") or {}).get("memory")
-            request = (resources.get("requests") or {}).get("memory")
-            return str(limit or ""), str(request or "")
-    return "", ""
-
-
 def read_crash(
     ctx: ProbeContext, raw_pods: list[dict[str, Any]]
 ) -> tuple[ControllerCrash | None, list[Evidence]]:
@@ -228,21 +217,20 @@ def read_crash(
     OOMKilled comes from the container's last termination state, without a log read; a log that
     cannot be read is kept as evidence (class "unread"), never raised.
     """
-    crashing = [
-        (raw, facts, c)
-        for raw in raw_pods
-        for facts in (pod_facts(raw),)
-        for c in facts.containers
-        if c.crashlooping and c.name == _app_container(raw)
-    ]
+    crashing = []
+    for raw in raw_pods:
+        facts, app = pod_facts(raw), _app_container(raw)
+        crashing += [(raw, facts, c) for c in facts.containers if c.crashlooping and c.name == app]
     if not crashing:
         return None, []
-    raw, facts, state = sorted(crashing, key=lambda t: t[1].name)[0]
+    raw, facts, state = min(crashing, key=lambda t: t[1].name)
     pod, container, restarts = facts.name, state.name, state.restarts
     if OOM_REASON in (state.last_reason, state.reason):
-        limit, request = _memory(raw, container)
+        specs = (raw.get("spec") or {}).get("containers") or []
+        spec: dict[str, Any] = next((c for c in specs if c.get("name") == container), {})
+        request, limit = container_memory(spec)
         return ControllerCrash(
-            "oom", pod, container, memory_limit=limit, memory_request=request, restarts=restarts
+            "oom", pod, container, memory_limit=limit or "", memory_request=request or "", restarts=restarts
         ), []
     try:
         log = ctx.kube.pod_log(facts.namespace, pod, container, previous=True, tail_lines=LOG_LINES)

@@ -23,6 +23,7 @@ from kfops.clients.resources import DEPLOYMENTS, EVENTS, PODS, REPLICASETS
 from kfops.diagnostics.context import ProbeContext, failure_evidence, kube_evidence
 from kfops.diagnostics.kube.events import EventFacts, event_facts
 from kfops.diagnostics.kube.log_lines import error_lines
+from kfops.diagnostics.kube.pods import container_memory
 from kfops.diagnostics.kube.timefmt import age, parse_time
 from kfops.diagnostics.profiles.logs import CLASSES, LogMatch, classify
 from kfops.diagnostics.profiles.versions import parse_image
@@ -256,9 +257,7 @@ def _container(pod: str, spec: dict[str, Any], status: dict[str, Any]) -> Contai
     kind = next(iter(state), "unknown")
     detail = state.get(kind) or {}
     last = (status.get("lastState") or {}).get("terminated") or {}
-    resources = spec.get("resources") or {}
-    request = (resources.get("requests") or {}).get("memory")
-    limit = (resources.get("limits") or {}).get("memory")
+    request, limit = container_memory(spec)
     code = last.get("exitCode")
     return Container(
         pod=pod,
@@ -272,8 +271,8 @@ def _container(pod: str, spec: dict[str, Any], status: dict[str, Any]) -> Contai
         last_reason=str(last.get("reason", "") or ""),
         last_exit_code=int(code) if code is not None else None,
         last_finished=parse_time(last.get("finishedAt")),
-        memory_request=str(request) if request is not None else None,
-        memory_limit=str(limit) if limit is not None else None,
+        memory_request=request,
+        memory_limit=limit,
         liveness=dict(spec.get("livenessProbe") or {}),
     )
 

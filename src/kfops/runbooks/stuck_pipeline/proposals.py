@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kfops.clients.resources import ResourceRef
 from kfops.diagnostics.kube.quantity import memory_for_humans, parse_quantity
 from kfops.diagnostics.pipelines.backend import CONTROLLER_CONFIGMAP, PERSISTENCE_AGENT, Component
 from kfops.diagnostics.pipelines.controller_logs import ControllerCrash
@@ -22,7 +21,6 @@ from kfops.diagnostics.pipelines.volumes import unbound_claims
 from kfops.diagnostics.pipelines.workflows import Workflow
 from kfops.model import Facts, Mode, Proposal, ProposalInput, Risk
 from kfops.runbooks.causes import Proposer, proposals_by_cause
-from kfops.runbooks.requirements import rbac_rule
 from kfops.runbooks.stuck_pipeline.probes import (
     KFP_RUN,
     WORKFLOW,
@@ -194,9 +192,7 @@ def _rbac_fix(ns: str, crash: ControllerCrash, why: tuple[str, ...]) -> Proposal
     assert denial is not None
     account_ns, account = denial.service_account or (ns, "argo")
     resource, _, subresource = denial.resource.partition("/")
-    rule = rbac_rule(
-        denial.verb, ResourceRef(denial.group, "", resource, "", bool(denial.namespace)), subresource
-    )
+    rule = denial.rule()
     scope = (
         f"in namespace {denial.namespace} (a Role)" if denial.namespace else "cluster-wide (a ClusterRole)"
     )
